@@ -1,0 +1,1 @@
+"""Rasa input/output channels of this bot (Telegram; see docs/telegram.md)."""

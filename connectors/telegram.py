@@ -1,0 +1,761 @@
+"""Telegram channel for Rasa on python-telegram-bot 22: polling or webhook, one update handler.
+
+Registered in credentials.yml as ``connectors.telegram.TelegramInput:`` with no keys; every setting
+comes from the environment (docs/telegram.md). Constructing the channel and
+``get_output_channel()`` never touch the network: the Bot API client, the database and the polling
+loop start with the Rasa server (``after_server_start``) and stop with it.
+
+Flow of one update: webhook or getUpdates -> stored as pending in ``tg_updates`` (idempotent on
+``update_id``) -> per-chat FIFO worker -> ``connectors.dispatch.decide`` -> Rasa (``UserMessage``
+with a pseudonymous ``sender_id``) -> ``TelegramOutput`` -> outbox -> rate-limited ``Sender``.
+The update is then marked done and its payload dropped. A crash before that means the pending
+row is handled again at the next start.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from connectors import messages
+from connectors.dispatch import Decision, decide
+from connectors.payloads import (
+    MAX_CALLBACK_BYTES,
+    AllowList,
+    domain_intents,
+    split_message,
+)
+from connectors.pseudonym import is_telegram_sender, pseudonymise
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name, not a secret
+
+
+def _env_float(env: dict[str, str], name: str, default: float) -> float:
+    try:
+        return float(env.get(name, "") or default)
+    except ValueError:
+        logger.warning("%s is not a number; using %s", name, default)
+        return default
+
+
+@dataclass
+class TelegramSettings:
+    """Everything the channel needs, read from the environment (never from credentials.yml)."""
+
+    token: str = ""
+    base_url: str = "https://api.telegram.org/bot"
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    pseudonym_key: bytes = b""
+    db_url: str = "sqlite:///state/connector.db"
+    rasa_api_token: str = ""
+    poll_timeout: float = 25.0
+    global_rate: float = 30.0
+    chat_rate: float = 1.0
+    chat_burst: float = 3.0
+    max_concurrent_turns: int = 32
+    turn_timeout: float = 120.0
+    typing_after: float = 0.3
+    update_retention_s: float = 48 * 3600.0
+    callback_retention_s: float = 7 * 24 * 3600.0
+    domain_path: str = str(REPO_ROOT / "domain.yml")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> TelegramSettings:
+        env = dict(os.environ if environ is None else environ)
+        return cls(
+            token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
+            base_url=env.get("TELEGRAM_API_BASE_URL", "").strip() or "https://api.telegram.org/bot",
+            webhook_url=env.get("TELEGRAM_WEBHOOK_URL", "").strip(),
+            webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET", "").strip(),
+            pseudonym_key=env.get("PSEUDONYM_KEY", "").encode("utf-8"),
+            db_url=env.get("CONNECTOR_DB_URL", "").strip() or "sqlite:///state/connector.db",
+            rasa_api_token=env.get("RASA_API_TOKEN", ""),
+            poll_timeout=_env_float(env, "TELEGRAM_POLL_TIMEOUT", 25.0),
+            global_rate=_env_float(env, "TELEGRAM_GLOBAL_RATE", 30.0),
+            chat_rate=_env_float(env, "TELEGRAM_CHAT_RATE", 1.0),
+            chat_burst=_env_float(env, "TELEGRAM_CHAT_BURST", 3.0),
+            max_concurrent_turns=int(_env_float(env, "TELEGRAM_MAX_CONCURRENT_TURNS", 32)),
+            turn_timeout=_env_float(env, "TELEGRAM_TURN_TIMEOUT", 120.0),
+            typing_after=_env_float(env, "TELEGRAM_TYPING_AFTER", 0.3),
+            update_retention_s=_env_float(env, "TELEGRAM_UPDATE_RETENTION_HOURS", 48.0) * 3600.0,
+            domain_path=env.get("RASA_DOMAIN_PATH", "") or str(REPO_ROOT / "domain.yml"),
+        )
+
+    @property
+    def mode(self) -> str:
+        if not self.token:
+            return "off"
+        return "webhook" if self.webhook_url else "polling"
+
+
+def make_bot(settings: TelegramSettings, for_polling: bool = False) -> Any:
+    """A python-telegram-bot ``Bot`` with explicit timeouts (creating it does no network I/O)."""
+    from telegram import Bot
+    from telegram.request import HTTPXRequest
+
+    request = HTTPXRequest(connection_pool_size=64, connect_timeout=5.0, read_timeout=10.0,
+                           write_timeout=10.0, pool_timeout=10.0)
+    updates_request = HTTPXRequest(connection_pool_size=2, connect_timeout=5.0,
+                                   read_timeout=settings.poll_timeout + 10.0,
+                                   write_timeout=10.0, pool_timeout=10.0)
+    return Bot(settings.token, base_url=settings.base_url, request=request,
+               get_updates_request=updates_request)
+
+
+class TelegramRuntime:
+    """The running part of the channel: store, bot, sender, polling loop, per-chat workers."""
+
+    def __init__(self, settings: TelegramSettings,
+                 on_new_message: Callable[[UserMessage], Awaitable[Any]],
+                 agent: Any = None) -> None:
+        from connectors.sender import Sender
+        from connectors.store import ConnectorStore
+
+        self.settings = settings
+        self.on_new_message = on_new_message
+        self.agent = agent
+        self.store = ConnectorStore(settings.db_url)
+        self.bot = make_bot(settings)
+        self.sender = Sender(self.bot, self.store, settings.global_rate, settings.chat_rate,
+                             settings.chat_burst)
+        self.sender.on_blocked = self._on_blocked
+        self.allow_list = AllowList([])
+        self._chat_queues: dict[int, asyncio.Queue] = {}
+        self._chat_tasks: dict[int, asyncio.Task] = {}
+        self._turns = asyncio.Semaphore(max(1, settings.max_concurrent_turns))
+        self._background: list[asyncio.Task] = []
+        self._running = False
+        self.stats = {"received": 0, "duplicates": 0, "handled": 0, "errors": 0}
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry the token
+        await self.store.open()
+        await self._initialize_bot()
+        self.allow_list = AllowList(self._intents())
+        self._running = True
+        await self.sender.resume_outbox()
+        for update_id, payload in await self.store.pending_updates():
+            self._schedule(update_id, payload, recovered=True)
+        loop = asyncio.get_running_loop()
+        self._background.append(loop.create_task(self._purge_loop()))
+        if self.settings.mode == "polling":
+            self._background.append(loop.create_task(self._poll_loop()))
+        logger.info("Telegram channel on (%s mode)", self.settings.mode)
+
+    async def _initialize_bot(self) -> None:
+        """Open the HTTP clients and check the token with getMe (at server start, not before)."""
+        from telegram.error import InvalidToken
+
+        try:
+            await asyncio.wait_for(self.bot.initialize(), 15.0)
+        except InvalidToken:
+            # Its message contains the token: never log it.
+            raise RuntimeError("Telegram rejected TELEGRAM_BOT_TOKEN") from None
+        except Exception as exc:  # noqa: BLE001 - Telegram unreachable now; sends retry later
+            logger.warning("Telegram getMe failed at start (%s); continuing", type(exc).__name__)
+
+    async def stop(self) -> None:
+        self._running = False
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception) as exc:  # noqa: BLE001 - shutting down
+                logger.debug("Task ended with %s at shutdown", type(exc).__name__)
+        # In-flight turns get a moment; unfinished updates stay pending for the next start.
+        tasks = list(self._chat_tasks.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
+        for task in tasks:
+            task.cancel()
+        await self.sender.close(timeout=5.0)
+        try:
+            await self.bot.shutdown()
+        except Exception as exc:  # noqa: BLE001 - shutting down
+            logger.debug("Bot shutdown failed (%s)", type(exc).__name__)
+        await self.store.close()
+
+    def _intents(self) -> list[str]:
+        domain = getattr(self.agent, "domain", None)
+        intents = list(getattr(domain, "intents", []) or [])
+        if intents:
+            return intents
+        return domain_intents(Path(self.settings.domain_path))
+
+    # -- intake ----------------------------------------------------------------------------
+    async def accept(self, update: Any) -> str:
+        """Take one update from the webhook or getUpdates. Returns what happened (for logs/tests).
+
+        The update is stored before this returns, so acknowledging it afterwards loses nothing.
+        """
+        if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+            return "malformed"
+        update_id = update["update_id"]
+        self.stats["received"] += 1
+        decision = decide(update)
+        sender_id = self._sender(decision.chat_id) if decision.chat_id is not None else None
+        try:
+            fresh = await self.store.claim_update(update_id, sender_id, update)
+        except Exception:
+            logger.exception("Could not store update %d; handling it directly", update_id)
+            await self._handle(update_id, decision, recovered=False, stored=False)
+            return "handled_unstored"
+        if not fresh:
+            self.stats["duplicates"] += 1
+            logger.info("Duplicate update %d ignored", update_id)
+            return "duplicate"
+        self._schedule(update_id, update, decision=decision)
+        return "queued"
+
+    def _schedule(self, update_id: int, update: dict[str, Any], recovered: bool = False,
+                  decision: Decision | None = None) -> None:
+        decision = decision or decide(update)
+        key = decision.chat_id if decision.chat_id is not None else 0
+        queue = self._chat_queues.get(key)
+        if queue is None:
+            queue = self._chat_queues[key] = asyncio.Queue()
+        queue.put_nowait((update_id, decision, recovered))
+        task = self._chat_tasks.get(key)
+        if task is None or task.done():
+            self._chat_tasks[key] = asyncio.get_running_loop().create_task(self._chat_worker(key))
+
+    async def _chat_worker(self, key: int) -> None:
+        queue = self._chat_queues[key]
+        while not queue.empty():
+            update_id, decision, recovered = queue.get_nowait()
+            await self._handle(update_id, decision, recovered)
+        if queue.empty():
+            self._chat_queues.pop(key, None)
+            self._chat_tasks.pop(key, None)
+
+    # -- handling --------------------------------------------------------------------------
+    def _sender(self, chat_id: int) -> str:
+        return pseudonymise(chat_id, self.settings.pseudonym_key)
+
+    async def _handle(self, update_id: int, decision: Decision, recovered: bool,
+                      stored: bool = True) -> None:
+        try:
+            await self._handle_decision(update_id, decision, recovered)
+            self.stats["handled"] += 1
+        except Exception as exc:
+            self.stats["errors"] += 1
+            # Type only: exception messages may quote user text.
+            logger.error("Telegram update %d failed (%s: %s)", update_id, decision.reason,
+                         type(exc).__name__)
+            logger.debug("Traceback of update %d", update_id, exc_info=True)
+            if decision.chat_id is not None and decision.kind in ("message", "callback"):
+                try:
+                    await self.reply(decision.chat_id, "error", decision.language_code)
+                except Exception:
+                    logger.exception("Could not send the error reply for update %d", update_id)
+        if stored:
+            try:
+                await self.store.finish_update(update_id)
+            except Exception:
+                logger.exception("Could not mark update %d done", update_id)
+
+    async def _handle_decision(self, update_id: int, decision: Decision, recovered: bool) -> None:
+        if decision.callback_query_id:
+            await self._answer_callback(decision.callback_query_id)
+        if decision.kind == "ignore" or decision.chat_id is None:
+            logger.debug("Update %d ignored (%s)", update_id, decision.reason)
+            return
+        chat_id = decision.chat_id
+        sender_id = self._sender(chat_id)
+        if decision.kind == "blocked":
+            self.sender.block(sender_id)
+            await self.store.set_active(sender_id, False)
+            return
+        if decision.kind == "unblocked":
+            self.sender.unblock(sender_id)
+            if await self.store.get_chat(sender_id):
+                await self.store.remember_chat(sender_id, chat_id, active=True)
+            return
+        self.sender.unblock(sender_id)
+        await self.store.remember_chat(sender_id, chat_id, active=True)
+        if decision.kind == "reply":
+            await self.reply(chat_id, decision.reply_key or "unsupported", decision.language_code)
+            return
+        text = decision.text
+        if decision.kind == "callback":
+            text = await self._callback_payload(sender_id, decision.callback_data or "")
+            if text is None:
+                await self.reply(chat_id, "button_expired", decision.language_code)
+                return
+        if not text:
+            return
+        if recovered and await self._replay_from_tracker(sender_id, chat_id, update_id):
+            logger.info("Recovered update %d was already answered by Rasa: replies re-queued",
+                        update_id)
+            return
+        await self._turn(update_id, chat_id, sender_id, text, decision.language_code)
+
+    async def _turn(self, update_id: int, chat_id: int, sender_id: str, text: str,
+                    language_code: str | None) -> None:
+        """One Rasa turn. Replies are buffered and stored together with "update done" at the end,
+        so a crash mid-turn re-runs the turn instead of sending half of it twice."""
+        output = TelegramOutput(self, chat_id=chat_id, buffered=True)
+        message = UserMessage(
+            text=text,
+            output_channel=output,
+            sender_id=sender_id,
+            input_channel=TelegramInput.name(),
+            message_id=str(update_id),
+            metadata={"language_code": language_code, "channel": "telegram"},
+        )
+        async with self._turns:
+            typing = asyncio.get_running_loop().create_task(self._typing(chat_id))
+            try:
+                await asyncio.wait_for(self.on_new_message(message), self.settings.turn_timeout)
+            finally:
+                typing.cancel()
+                await self.commit(update_id, sender_id, chat_id, output.buffer)
+
+    async def commit(self, update_id: int | None, sender_id: str, chat_id: int,
+                     buffer: list[tuple[str, Any]]) -> None:
+        """Store a turn's replies and mark its update done (one transaction), then queue them."""
+        calls = [item[1] for item in buffer if item[0] == "call"]
+        row_ids = iter(await self.store.commit_turn(update_id, sender_id, chat_id, calls))
+        for kind, value in buffer:
+            if kind == "call":
+                self.sender.enqueue_stored(sender_id, chat_id, next(row_ids), value[0], value[1])
+            elif kind == "erase":
+                await self.sender.after_pending(sender_id, chat_id,
+                                                lambda: self.erase(sender_id))
+
+    async def _replay_from_tracker(self, sender_id: str, chat_id: int, update_id: int) -> bool:
+        """After a crash between Rasa saving the turn and the connector storing its replies: if
+        the tracker already has this update's user message, send the bot messages that followed it
+        instead of running the turn again. False when the turn has to run."""
+        store = getattr(self.agent, "tracker_store", None)
+        if store is None:
+            return False
+        try:
+            tracker = await store.retrieve(sender_id)
+        except Exception as exc:  # noqa: BLE001 - then run the turn; a rare duplicate beats silence
+            logger.warning("Tracker lookup failed during recovery (%s)", type(exc).__name__)
+            return False
+        if tracker is None:
+            return False
+        wanted, found = str(update_id), False
+        replies: list[dict[str, Any]] = []
+        for event in tracker.events:
+            name = type(event).__name__
+            if name == "UserUttered":
+                if found:
+                    break
+                found = getattr(event, "message_id", None) == wanted
+            elif found and name == "BotUttered":
+                replies.append(event.message())  # what Rasa hands to send_response
+        if not found:
+            return False
+        output = TelegramOutput(self, chat_id=chat_id, buffered=True)
+        for reply in replies:
+            await output.send_response(sender_id, reply)
+        await self.commit(update_id, sender_id, chat_id, output.buffer)
+        return True
+
+    async def _typing(self, chat_id: int) -> None:
+        """Typing indicator when the bot takes a moment (best effort, never retried); skipped for
+        quick turns, where it would only cost an API call and linger after the reply."""
+        try:
+            await asyncio.sleep(self.settings.typing_after)
+            await asyncio.wait_for(self.bot.send_chat_action(chat_id=chat_id, action="typing"), 5.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - cosmetic
+            logger.debug("sendChatAction failed (%s)", type(exc).__name__)
+
+    async def _answer_callback(self, query_id: str) -> None:
+        try:
+            await asyncio.wait_for(self.bot.answer_callback_query(callback_query_id=query_id), 10.0)
+        except Exception as exc:  # noqa: BLE001 - the button still works without it
+            logger.warning("answerCallbackQuery failed (%s)", type(exc).__name__)
+
+    async def _callback_payload(self, sender_id: str, data: str) -> str | None:
+        if data.startswith("t:"):
+            stored = await self.store.callback_get(data[2:], sender_id)
+            if stored is None:
+                return None
+            data = stored
+        return self.allow_list.check(data)
+
+    async def _already_in_tracker(self, sender_id: str, update_id: int) -> bool:
+        store = getattr(self.agent, "tracker_store", None)
+        if store is None:
+            return False
+        try:
+            tracker = await store.retrieve(sender_id)
+        except Exception:  # noqa: BLE001 - then answer it; a rare duplicate beats a silence
+            return False
+        if tracker is None:
+            return False
+        wanted = str(update_id)
+        return any(getattr(e, "message_id", None) == wanted for e in tracker.events
+                   if type(e).__name__ == "UserUttered")
+
+    async def reply(self, chat_id: int, key: str, language_code: str | None) -> None:
+        """One of the connector's own short replies, through the rate-limited sender."""
+        sender_id = self._sender(chat_id)
+        await self.sender.send(sender_id, chat_id, "sendMessage",
+                               {"text": messages.text(key, language_code)})
+
+    async def _on_blocked(self, sender_id: str) -> None:
+        await self.store.set_active(sender_id, False)
+
+    async def erase(self, sender_id: str) -> None:
+        """Delete every connector row of this conversation (the tracker is already erased)."""
+        await self.store.erase_sender(sender_id)
+        logger.info("Connector data erased for %s", sender_id)
+
+    # -- outbound from the output channel --------------------------------------------------
+    async def chat_for(self, sender_id: str) -> int | None:
+        chat = await self.store.get_chat(sender_id)
+        if chat is None or not chat[1]:
+            return None
+        return chat[0]
+
+    async def callback_data(self, sender_id: str, payload: str) -> str:
+        if len(payload.encode("utf-8")) <= MAX_CALLBACK_BYTES and not payload.startswith("t:"):
+            return payload
+        token = secrets.token_urlsafe(12)
+        await self.store.callback_put(token, sender_id, payload)
+        return "t:" + token
+
+    # -- background loops ------------------------------------------------------------------
+    async def _poll_loop(self) -> None:
+        from telegram.error import Conflict, InvalidToken, RetryAfter
+
+        from connectors.sender import retry_after_seconds
+
+        offset: int | None = None
+        failures = 0
+        while self._running:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    kwargs: dict[str, Any] = {"timeout": int(self.settings.poll_timeout),
+                                              "allowed_updates": ALLOWED_UPDATES}
+                    if offset is not None:
+                        kwargs["offset"] = offset
+                    result = await self.bot.do_api_request(
+                        "getUpdates", api_kwargs=kwargs,
+                        read_timeout=self.settings.poll_timeout + 10.0)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Conflict:
+                logger.error("getUpdates refused: a webhook is set. Run `python -m "
+                             "scripts.set_webhook --delete` or set TELEGRAM_WEBHOOK_URL")
+                await asyncio.sleep(30.0)
+                continue
+            except InvalidToken:
+                logger.error("Telegram refused the bot token; polling stops")
+                return
+            except RetryAfter as exc:
+                await asyncio.sleep(retry_after_seconds(exc))
+                continue
+            except Exception as exc:  # noqa: BLE001 - network, 5xx, timeouts: back off
+                failures += 1
+                wait = min(30.0, 0.5 * 2 ** min(failures, 6))
+                logger.warning("getUpdates failed (%s); retry in %.1fs", type(exc).__name__, wait)
+                await asyncio.sleep(wait)
+                continue
+            for update in result or []:
+                if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+                    continue
+                # Stored (or handled) before the offset moves past it: nothing is lost.
+                await self.accept(update)
+                offset = update["update_id"] + 1
+
+    async def _purge_loop(self) -> None:
+        while self._running:
+            try:
+                await self.store.purge(self.settings.update_retention_s,
+                                       self.settings.callback_retention_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Purging old Telegram update ids failed")
+            await asyncio.sleep(3600.0)
+
+
+class TelegramOutput(OutputChannel):
+    """Sends the bot's messages to one Telegram chat, through the outbox and the sender."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "telegram"
+
+    def __init__(self, runtime: TelegramRuntime | None, chat_id: int | None = None,
+                 buffered: bool = False) -> None:
+        self.runtime = runtime
+        self.chat_id = chat_id
+        # During a turn, calls are collected here and committed by TelegramRuntime.commit.
+        self.buffer: list[tuple[str, Any]] = []
+        self.buffered = buffered
+
+    async def _chat(self, recipient_id: str) -> int | None:
+        if self.runtime is None:
+            return None
+        if self.chat_id is not None:
+            return self.chat_id
+        return await self.runtime.chat_for(recipient_id)
+
+    async def _send(self, recipient_id: str, text: str,
+                    keyboard: list[list[dict[str, str]]] | None = None) -> None:
+        chat_id = await self._chat(recipient_id)
+        if chat_id is None:
+            logger.info("No active Telegram chat for %s: message not sent", recipient_id)
+            return
+        parts = split_message(text or "") if text else [""]
+        for index, part in enumerate(parts):
+            params: dict[str, Any] = {"text": part or "…"}
+            if keyboard and index == len(parts) - 1:
+                params["inline_keyboard"] = keyboard
+            if self.buffered:
+                self.buffer.append(("call", ("sendMessage", params)))
+            else:
+                await self.runtime.sender.send(recipient_id, chat_id, "sendMessage", params)
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        # Unlike the base class, keep one bot message as one Telegram message (split only > 4096).
+        if message.get("custom"):
+            await self.send_custom_json(recipient_id, message["custom"])
+        buttons = message.get("quick_replies") or message.get("buttons")
+        text = message.get("text")
+        if buttons:
+            await self.send_text_with_buttons(recipient_id, text or "", buttons)
+        elif text:
+            await self.send_text_message(recipient_id, text)
+        if message.get("image"):
+            await self.send_image_url(recipient_id, message["image"])
+        if message.get("attachment"):
+            await self.send_attachment(recipient_id, message["attachment"])
+        if message.get("elements"):
+            await self.send_elements(recipient_id, message["elements"])
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self._send(recipient_id, text)
+
+    async def send_text_with_buttons(self, recipient_id: str, text: str,
+                                     buttons: list[dict[str, Any]], **kwargs: Any) -> None:
+        keyboard: list[list[dict[str, str]]] = []
+        for button in buttons or []:
+            title = str(button.get("title") or button.get("payload") or "")[:64] or "…"
+            if button.get("url"):
+                keyboard.append([{"text": title, "url": str(button["url"])}])
+                continue
+            payload = str(button.get("payload") or button.get("title") or "")
+            if not payload or self.runtime is None:
+                continue
+            data = await self.runtime.callback_data(recipient_id, payload)
+            keyboard.append([{"text": title, "callback_data": data}])
+        await self._send(recipient_id, text or "", keyboard or None)
+
+    async def send_quick_replies(self, recipient_id: str, text: str,
+                                 quick_replies: list[dict[str, Any]], **kwargs: Any) -> None:
+        await self.send_text_with_buttons(recipient_id, text, quick_replies)
+
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        await self._send(recipient_id, str(image))
+
+    async def send_attachment(self, recipient_id: str, attachment: str, **kwargs: Any) -> None:
+        await self._send(recipient_id, str(attachment))
+
+    async def send_elements(self, recipient_id: str, elements: Any, **kwargs: Any) -> None:
+        for element in elements or []:
+            if isinstance(element, dict) and element.get("title"):
+                await self.send_text_with_buttons(
+                    recipient_id,
+                    "\n".join(str(element.get(k)) for k in ("title", "subtitle") if element.get(k)),
+                    element.get("buttons") or [])
+
+    async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any],
+                               **kwargs: Any) -> None:
+        if not isinstance(json_message, dict) or json_message.get("erasure") != "done":
+            logger.debug("Custom JSON message not supported on Telegram: ignored")
+            return
+        if self.runtime is None:
+            return
+        runtime = self.runtime
+        chat_id = self.chat_id
+        if chat_id is None:
+            chat = await runtime.store.get_chat(recipient_id)
+            chat_id = chat[0] if chat else None
+        if chat_id is None:
+            await runtime.erase(recipient_id)
+            return
+        if self.buffered:
+            self.buffer.append(("erase", None))
+            return
+        # After the messages already queued for this chat are delivered (they need the chat id).
+        await runtime.sender.after_pending(recipient_id, chat_id,
+                                           lambda: runtime.erase(recipient_id))
+
+
+class TelegramInput(InputChannel):
+    """Rasa input channel ``telegram`` (see module docstring)."""
+
+    _announced_off = False
+
+    @classmethod
+    def name(cls) -> str:
+        return "telegram"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        if credentials:
+            logger.warning("credentials.yml keys for the telegram channel are ignored; "
+                           "it reads TELEGRAM_* from the environment")
+        return cls(TelegramSettings.from_env())
+
+    def __init__(self, settings: TelegramSettings | None = None) -> None:
+        self.settings = settings or TelegramSettings.from_env()
+        self.runtime: TelegramRuntime | None = None
+        self._started: asyncio.Event | None = None  # created on the server's loop
+        if self.settings.mode == "off" and not TelegramInput._announced_off:
+            TelegramInput._announced_off = True
+            logger.info("Telegram is off: TELEGRAM_BOT_TOKEN is not set")
+        if self.settings.token and not self.settings.pseudonym_key:
+            logger.error("Telegram is off: PSEUDONYM_KEY is not set (needed for sender ids)")
+            self.settings.token = ""
+
+    def get_output_channel(self) -> OutputChannel | None:
+        return TelegramOutput(self.runtime)
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        bp = Blueprint("telegram_webhook", __name__)
+        channel = self
+
+        @bp.listener("before_server_start")
+        async def _prepare(_app: Any, _loop: Any) -> None:
+            channel._started = asyncio.Event()
+
+        @bp.listener("after_server_start")
+        async def _start(app: Any, _loop: Any) -> None:
+            if channel._started is None:
+                channel._started = asyncio.Event()
+            try:
+                if channel.settings.mode == "off":
+                    return
+                runtime = TelegramRuntime(channel.settings, on_new_message,
+                                          agent=getattr(app.ctx, "agent", None))
+                try:
+                    await runtime.start()
+                except Exception as exc:  # noqa: BLE001 - Rasa keeps serving its other channels
+                    logger.error("Telegram channel failed to start (%s: %s)", type(exc).__name__,
+                                 exc if isinstance(exc, RuntimeError) else "")
+                    return
+                channel.runtime = runtime
+            finally:
+                channel._started.set()
+
+        @bp.listener("before_server_stop")
+        async def _stop(_app: Any, _loop: Any) -> None:
+            if channel.runtime is not None:
+                runtime, channel.runtime = channel.runtime, None
+                await runtime.stop()
+
+        @bp.route("/", methods=["GET"])
+        async def health(_request: Request) -> HTTPResponse:
+            return response.json({"status": "ok", "telegram": channel.settings.mode,
+                                  "running": channel.runtime is not None})
+
+        @bp.route("/webhook", methods=["POST"])
+        async def webhook(request: Request) -> HTTPResponse:
+            expected = channel.settings.webhook_secret
+            given = request.headers.get(SECRET_HEADER, "")
+            if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+                return response.json({"ok": False}, status=403)
+            if channel.runtime is None and channel.settings.mode != "off":
+                # Starting: wait for the store (an update answered 200 now would be lost).
+                if channel._started is not None:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(channel._started.wait(), 30.0)
+            runtime = channel.runtime
+            if runtime is None:
+                if channel.settings.mode == "off":
+                    return response.json({"ok": True, "telegram": "off"})
+                # Not running (failed start): Telegram keeps the update and re-sends it later.
+                return response.json({"ok": False, "error": "starting"}, status=503)
+            try:
+                update = json.loads(request.body or b"null")
+            except ValueError:
+                logger.warning("Webhook body is not JSON: ignored")
+                return response.json({"ok": True})
+            try:
+                await runtime.accept(update)
+            except Exception:
+                logger.exception("Webhook update could not be taken")
+            return response.json({"ok": True})
+
+        @bp.route("/operator/send", methods=["POST"])
+        async def operator_send(request: Request) -> HTTPResponse:
+            return await channel._operator_send(request)
+
+        return bp
+
+    async def _operator_send(self, request: Request) -> HTTPResponse:
+        """A worker's message from the dashboard: recorded in the tracker, sent on Telegram."""
+        expected = self.settings.rasa_api_token
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            return response.json({"ok": False, "error": "unauthorised"}, status=401)
+        if not expected or not hmac.compare_digest(header[7:].encode(), expected.encode()):
+            return response.json({"ok": False, "error": "forbidden"}, status=403)
+        try:
+            body = json.loads(request.body or b"null")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return response.json({"ok": False, "error": "JSON object expected"}, status=400)
+        sender_id, text, worker = body.get("sender_id"), body.get("text"), body.get("worker")
+        if not (isinstance(sender_id, str) and 0 < len(sender_id) <= 128):
+            return response.json({"ok": False, "error": "sender_id required"}, status=400)
+        if not (isinstance(text, str) and text.strip() and len(text) <= 16384):
+            return response.json({"ok": False, "error": "text required"}, status=400)
+        if not (isinstance(worker, str) and 0 < len(worker) <= 128):
+            return response.json({"ok": False, "error": "worker required"}, status=400)
+        agent = getattr(request.app.ctx, "agent", None)
+        if agent is None or agent.tracker_store is None:
+            return response.json({"ok": False, "error": "not ready"}, status=503)
+
+        from rasa.shared.core.events import BotUttered
+
+        async with agent.lock_store.lock(sender_id):
+            tracker = await agent.tracker_store.retrieve(sender_id)
+            if tracker is None or not tracker.events:
+                return response.json({"ok": False, "error": "unknown sender"}, status=404)
+            tracker.update(BotUttered(text, metadata={"from": "worker", "worker": worker}))
+            await agent.tracker_store.save(tracker)
+        delivered = "recorded"
+        runtime = self.runtime
+        if runtime is not None and is_telegram_sender(sender_id):
+            chat_id = await runtime.chat_for(sender_id)
+            if chat_id is not None:
+                await TelegramOutput(runtime, chat_id).send_text_message(sender_id, text)
+                delivered = "queued"
+        logger.info("Worker message for %s %s", sender_id, delivered)
+        return response.json({"ok": True, "delivered": delivered})

@@ -1,0 +1,235 @@
+"""Read models for the pages: queue, transcript, figures, audit (plain synchronous functions)."""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import db as t
+from .projection import (
+    RISK_LEVELS,
+    RISK_RANK,
+    crisis_of,
+    is_worker_message,
+    parse_data,
+    user_intent,
+)
+
+_UTC = timezone.utc  # noqa: UP017 (datetime.UTC is Python 3.11+)
+STATUSES = ("bot", "human", "closed")
+MAX_TRANSCRIPT_EVENTS = 20000
+
+
+def _closed(c):
+    return sa.and_(c.closed_at.isnot(None),
+                   sa.or_(c.last_user_ts.is_(None), c.last_user_ts <= c.closed_at))
+
+
+def status_of(row: dict[str, Any]) -> str:
+    closed_at = row.get("closed_at")
+    if closed_at is not None and (row.get("last_user_ts") is None or row["last_user_ts"] <= closed_at):
+        return "closed"
+    return "human" if row.get("paused") else "bot"
+
+
+def clean_filters(query: dict[str, str]) -> dict[str, str]:
+    """Keep only known filter values (anything else is ignored, never an error)."""
+    out = {}
+    if query.get("risk") in RISK_LEVELS:
+        out["risk"] = query["risk"]
+    if query.get("status") in STATUSES:
+        out["status"] = query["status"]
+    if query.get("language") in ("en", "fr"):
+        out["language"] = query["language"]
+    theme = query.get("theme", "")
+    if theme and len(theme) <= 64 and all(ch.isalnum() or ch == "_" for ch in theme):
+        out["theme"] = theme
+    if query.get("unclaimed") in ("1", "on", "true"):
+        out["unclaimed"] = "1"
+    return out
+
+
+def queue(engine, filters: dict[str, str], limit: int = 100) -> dict[str, Any]:
+    c, a, w = t.conversations, t.assignments, t.workers
+    conds = []
+    if "risk" in filters:
+        conds.append(c.c.risk_level == filters["risk"])
+    if "language" in filters:
+        conds.append(c.c.language == filters["language"])
+    if "theme" in filters:
+        conds.append(c.c.theme == filters["theme"])
+    status = filters.get("status")
+    if status == "closed":
+        conds.append(_closed(c.c))
+    elif status == "human":
+        conds.extend([c.c.paused.is_(True), sa.not_(_closed(c.c))])
+    elif status == "bot":
+        conds.extend([c.c.paused.is_(False), sa.not_(_closed(c.c))])
+    unclaimed_cond = sa.and_(sa.or_(c.c.human_requested.is_(True), c.c.crisis_ts.isnot(None)),
+                             a.c.sender_id.is_(None), sa.not_(_closed(c.c)))
+    if filters.get("unclaimed"):
+        conds.append(unclaimed_cond)
+    joined = c.outerjoin(a, a.c.sender_id == c.c.sender_id).outerjoin(w, w.c.id == a.c.worker_id)
+    stmt = (sa.select(c, w.c.username.label("claimed_by"), unclaimed_cond.label("unclaimed"))
+            .select_from(joined).where(*conds)
+            .order_by(c.c.risk_rank.desc(), c.c.last_ts.desc()).limit(limit))
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+        by_risk = dict(conn.execute(sa.select(c.c.risk_level, sa.func.count())
+                                    .group_by(c.c.risk_level)).all())
+        total = sum(by_risk.values())
+        n_unclaimed = conn.execute(sa.select(sa.func.count()).select_from(
+            c.outerjoin(a, a.c.sender_id == c.c.sender_id)).where(unclaimed_cond)).scalar()
+        n_human = conn.execute(sa.select(sa.func.count()).select_from(c).where(
+            c.c.paused.is_(True), sa.not_(_closed(c.c)))).scalar()
+        n_matching = conn.execute(sa.select(sa.func.count()).select_from(joined).where(*conds)).scalar() \
+            if conds else total
+        themes = [r[0] for r in conn.execute(sa.select(c.c.theme).where(c.c.theme.isnot(None))
+                                             .distinct().order_by(c.c.theme))]
+    for r in rows:
+        r["status"] = status_of(r)
+        r["reasons"] = json.loads(r.get("risk_reasons") or "[]")
+        r["unclaimed"] = bool(r["unclaimed"])
+    return {"rows": rows, "total": total, "matching": n_matching, "unclaimed": n_unclaimed,
+            "human": n_human, "by_risk": {lvl: by_risk.get(lvl, 0) for lvl in reversed(RISK_LEVELS)},
+            "themes": themes}
+
+
+def conversation(engine, sender_id: str) -> dict[str, Any] | None:
+    c, a, w = t.conversations, t.assignments, t.workers
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(c, w.c.username.label("claimed_by"), a.c.worker_id.label("claimed_by_id"))
+            .select_from(c.outerjoin(a, a.c.sender_id == c.c.sender_id)
+                         .outerjoin(w, w.c.id == a.c.worker_id))
+            .where(c.c.sender_id == sender_id)).first()
+        if row is None:
+            return None
+        out = dict(row._mapping)
+        out["notes"] = [dict(r._mapping) for r in conn.execute(
+            sa.select(t.notes.c.id, t.notes.c.text, t.notes.c.created_at, w.c.username)
+            .select_from(t.notes.outerjoin(w, w.c.id == t.notes.c.worker_id))
+            .where(t.notes.c.sender_id == sender_id).order_by(t.notes.c.id))]
+        out["tags"] = [r[0] for r in conn.execute(
+            sa.select(t.tags.c.tag).where(t.tags.c.sender_id == sender_id).order_by(t.tags.c.tag))]
+    out["status"] = status_of(out)
+    out["reasons"] = json.loads(out.get("risk_reasons") or "[]")
+    return out
+
+
+def transcript(tracker_engine, sender_id: str, after_id: int = 0) -> dict[str, Any]:
+    """Messages with what the bot understood, labelled by author; paused-time messages flagged."""
+    ev = t.events
+    with tracker_engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(ev.c.id, ev.c.type_name, ev.c.timestamp, ev.c.intent_name, ev.c.data)
+            .where(ev.c.sender_id == sender_id, ev.c.id > after_id)
+            .order_by(ev.c.id).limit(MAX_TRANSCRIPT_EVENTS)).fetchall()
+    items: list[dict[str, Any]] = []
+    paused = False
+    cn_sent: list[dict[str, Any]] = []
+    helplines: list[str] = []
+    for r in rows:
+        kind = r.type_name
+        if kind not in ("user", "bot", "slot", "pause", "resume", "restart"):
+            continue
+        data = parse_data(r.data)
+        base = {"id": r.id, "ts": r.timestamp, "time": fmt_time(r.timestamp)}
+        if kind == "user":
+            pd = data.get("parse_data") or {}
+            intent = user_intent(data, r.intent_name)
+            confidence = (pd.get("intent") or {}).get("confidence")
+            theme = intent[len("narrative_"):] if intent and intent.startswith("narrative_") else None
+            items.append(base | {
+                "kind": "user", "text": str(data.get("text") or ""), "intent": intent,
+                "confidence": confidence if isinstance(confidence, (int, float)) else None,
+                "theme": theme, "crisis": crisis_of(data, intent), "while_paused": paused})
+        elif kind == "bot":
+            meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+            buttons = ((data.get("data") or {}).get("buttons") or []) if isinstance(data.get("data"), dict) else []
+            item = base | {"kind": "worker" if is_worker_message(data) else "bot",
+                           "text": str(data.get("text") or ""),
+                           "buttons": [str(b.get("title", "")) for b in buttons if isinstance(b, dict)],
+                           "worker": str(meta.get("worker") or "") if is_worker_message(data) else "",
+                           "cn_id": meta.get("cn_id"), "cn_kind": meta.get("kind"),
+                           "cn_theme": meta.get("theme"),
+                           "helpline_ids": [str(h) for h in (meta.get("helpline_ids") or [])
+                                            if isinstance(h, (str, int))],
+                           "crisis_category": meta.get("crisis_category")}
+            if item["cn_id"]:
+                cn_sent.append({"id": str(item["cn_id"]), "theme": item["cn_theme"],
+                                "kind": item["cn_kind"]})
+            helplines.extend(h for h in item["helpline_ids"] if h not in helplines)
+            items.append(item)
+        elif kind == "slot":
+            if data.get("name") == "risk_level" and data.get("value") in RISK_RANK:
+                items.append(base | {"kind": "system", "text": f"risk level: {data['value']}"})
+            elif data.get("name") == "risk_reasons" and isinstance(data.get("value"), list) and data["value"]:
+                items.append(base | {"kind": "system",
+                                     "text": "risk reasons: " + ", ".join(map(str, data["value"]))})
+        elif kind == "pause":
+            paused = True
+            items.append(base | {"kind": "system", "text": "taken over by a person (bot paused)"})
+        elif kind in ("resume", "restart"):
+            paused = False
+            items.append(base | {"kind": "system", "text": "handed back to the bot" if kind == "resume"
+                                 else "conversation restarted"})
+    return {"items": items, "cn_sent": cn_sent, "helplines": helplines,
+            "last_id": rows[-1].id if rows else after_id, "truncated": len(rows) >= MAX_TRANSCRIPT_EVENTS}
+
+
+def fmt_time(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(float(ts), tz=_UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def figures(engine, days: int = 30) -> dict[str, Any]:
+    c = t.conversations
+    since = time.time() - days * 86400
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(c.c.first_ts, c.c.n_user, c.c.themes_seen, c.c.handoffs,
+                                      c.c.crisis_ts, c.c.n_crisis, c.c.escalated_ts,
+                                      c.c.first_worker_ts)).fetchall()
+    per_day: Counter = Counter()
+    themes: Counter = Counter()
+    waits = []
+    engaged = handoffs = crisis_convs = crisis_msgs = 0
+    for r in rows:
+        if r.first_ts and r.first_ts >= since:
+            per_day[datetime.fromtimestamp(r.first_ts, tz=_UTC).strftime("%Y-%m-%d")] += 1
+        for th in json.loads(r.themes_seen or "[]"):
+            themes[th] += 1
+        engaged += 1 if (r.n_user or 0) >= 5 else 0
+        handoffs += r.handoffs or 0
+        crisis_convs += 1 if r.crisis_ts else 0
+        crisis_msgs += r.n_crisis or 0
+        if r.escalated_ts and r.first_worker_ts and r.first_worker_ts >= r.escalated_ts:
+            waits.append(r.first_worker_ts - r.escalated_ts)
+    total = len(rows)
+    return {
+        "total": total, "per_day": sorted(per_day.items()), "themes": themes.most_common(),
+        "engaged_share": (engaged / total) if total else None, "engaged": engaged,
+        "handoffs": handoffs, "crisis_conversations": crisis_convs, "crisis_messages": crisis_msgs,
+        "median_first_reply_s": statistics.median(waits) if waits else None, "replied": len(waits),
+        "days": days,
+    }
+
+
+def audit_log(engine, limit: int = 500) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t.audit).order_by(t.audit.c.id.desc()).limit(limit)).fetchall()
+    return [dict(r._mapping) | {"time": fmt_time(r.ts)} for r in rows]
+
+
+def list_workers(engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t.workers.c.id, t.workers.c.username, t.workers.c.role,
+                                      t.workers.c.active, t.workers.c.created_at)
+                            .order_by(t.workers.c.username)).fetchall()
+    return [dict(r._mapping) for r in rows]

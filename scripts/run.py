@@ -1,0 +1,97 @@
+"""Run the whole service in the foreground: action server, Rasa server, dashboard.
+
+Ctrl-C (or SIGTERM) stops every process it started; if one of them dies, the others are stopped
+too, so the service is never half up. `python -m scripts.run` (the README's `make run`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Dict, List
+
+from scripts.settings import ROOT, load_settings
+
+BIN = Path(sys.executable).parent
+
+
+def commands(env: Dict[str, str]) -> Dict[str, List[str]]:
+    return {
+        "actions": [
+            str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", env["ACTION_PORT"],
+        ],
+        "rasa": [
+            str(BIN / "rasa"), "run", "--enable-api", "-i", env["RASA_HOST"], "-p", env["RASA_PORT"],
+            "--jwt-secret", env["RASA_API_TOKEN"], "--jwt-method", "HS256",
+            "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
+            "--model", str(ROOT / "models" / "current.tar.gz"),
+        ],
+        "dashboard": [sys.executable, "-m", "dashboard"],
+    }
+
+
+def wait_http(url: str, timeout: float) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (loopback only)
+                if resp.status < 500:
+                    return True
+        except Exception:
+            time.sleep(1)
+    return False
+
+
+def main() -> int:
+    env = load_settings()
+    os.chdir(ROOT)
+    procs: Dict[str, subprocess.Popen] = {}
+    stopping = False
+
+    def stop_all(*_args: object) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.time() + 15
+        for proc in procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    signal.signal(signal.SIGTERM, lambda *a: (stop_all(), sys.exit(0)))
+    try:
+        for name, cmd in commands(env).items():
+            procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env)
+        print("[run] starting: action server :%s, Rasa :%s, dashboard :%s (Rasa takes ~1 min)"
+              % (env["ACTION_PORT"], env["RASA_PORT"], env["DASHBOARD_PORT"]), flush=True)
+        if wait_http(f"http://127.0.0.1:{env['RASA_PORT']}/", 240):
+            print(f"[run] ready. Dashboard and test chat: http://127.0.0.1:{env['DASHBOARD_PORT']}/"
+                  "  (first admin password: state/initial_admin_password)", flush=True)
+            if not env.get("TELEGRAM_BOT_TOKEN"):
+                print("[run] Telegram is off (no TELEGRAM_BOT_TOKEN): use the test chat.", flush=True)
+        while True:
+            for name, proc in procs.items():
+                code = proc.poll()
+                if code is not None:
+                    print(f"[run] {name} exited with {code}; stopping everything", file=sys.stderr)
+                    stop_all()
+                    return code or 1
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("\n[run] stopping...", flush=True)
+        stop_all()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,664 @@
+"""Connector unit tests that need no Rasa model: pure helpers, the store, the sender and the
+runtime against the fake Bot API server (python-telegram-bot is the real client)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from connectors import messages
+from connectors.dispatch import decide
+from connectors.payloads import (
+    COMMANDS,
+    AllowList,
+    command_payload,
+    domain_intents,
+    neutralise_text,
+    split_message,
+)
+from connectors.pseudonym import is_telegram_sender, pseudonymise
+from connectors.sender import Sender
+from connectors.store import ConnectorStore
+from connectors.telegram import (
+    TelegramInput,
+    TelegramOutput,
+    TelegramRuntime,
+    TelegramSettings,
+    make_bot,
+)
+from tests.fake_telegram import FakeTelegram
+
+REPO = Path(__file__).resolve().parents[1]
+KEY = b"unit-test-pseudonym-key"
+TOKEN = "123456:UNIT-token"
+
+
+# -- pseudonym ---------------------------------------------------------------------------------
+def test_pseudonym_is_keyed_stable_and_shaped():
+    a = pseudonymise(42, KEY)
+    assert a == pseudonymise("42", KEY)
+    assert a != pseudonymise(42, b"another key")
+    assert a != pseudonymise(43, KEY)
+    assert a.startswith("tg-") and len(a) == 35
+    assert "42" not in a[3:] or a != "tg-42"
+    assert is_telegram_sender(a)
+    assert not is_telegram_sender("web-abc")
+    with pytest.raises(ValueError):
+        pseudonymise(42, b"")
+
+
+def test_pseudonym_matches_the_documented_hmac():
+    import hashlib
+    import hmac
+
+    expected = "tg-" + hmac.new(KEY, b"-100123", hashlib.sha256).hexdigest()[:32]
+    assert pseudonymise(-100123, KEY) == expected
+
+
+# -- commands, text, allow-list ---------------------------------------------------------------
+@pytest.mark.parametrize("command,intent", sorted(COMMANDS.items()))
+def test_every_command_maps_to_its_intent(command, intent):
+    assert command_payload(f"/{command}") == f"/{intent}"
+    assert command_payload(f"/{command}@counter_test_bot") == f"/{intent}"
+    assert command_payload(f"/{command} deep-link-arg") == f"/{intent}"
+
+
+def test_commands_listed_in_architecture_are_all_mapped():
+    architecture = (REPO / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    for command, intent in COMMANDS.items():
+        assert f"`/{command}`" in architecture
+        assert f"`{intent}`" in architecture
+
+
+@pytest.mark.parametrize("text", ["/greet", '/inform_country{"country": "FR"}', "/startx",
+                                  "/restart", "/session_start", "//greet", " /greet"])
+def test_unknown_commands_are_not_commands(text):
+    assert command_payload(text) is None
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("/greet", "greet"),
+    ('/crisis_self_harm{"x": 1}', 'crisis_self_harm{"x": 1}'),
+    ("  // / hello there", "hello there"),
+    ("/", ""),
+    ("hello /greet", "hello /greet"),
+])
+def test_neutralise_strips_leading_slashes(text, expected):
+    assert neutralise_text(text) == expected
+    assert not neutralise_text(text).startswith("/")
+
+
+def test_allow_list_accepts_only_domain_intents_with_safe_entities():
+    allow = AllowList(["greet", "choose_language", "inform_country", "start"])
+    assert allow.check("/greet") == "/greet"
+    assert allow.check('/choose_language{"language": "fr"}') == '/choose_language{"language":"fr"}'
+    assert allow.check('/inform_country{"country":"BE"}') == '/inform_country{"country":"BE"}'
+    for bad in ['/choose_language{"language": "de"}', '/inform_country{"country": "be"}',
+                '/greet{"risk_level": "none"}', "/restart", "/unknown", "greet", "",
+                '/greet{not json}', '/greet{"language": "en"', None, 12, "/greet" + "x" * 600,
+                '/choose_language{"language": "en", "name": "x"}', "/greet{}"]:
+        assert allow.check(bad) is None, bad
+
+
+def test_domain_intents_read_from_a_domain_file(tmp_path):
+    domain = tmp_path / "domain.yml"
+    domain.write_text("version: '3.1'\nintents:\n  - greet\n  - choose_language:\n"
+                      "      use_entities: [language]\n", encoding="utf-8")
+    assert domain_intents(domain) == ["greet", "choose_language"]
+    assert domain_intents(tmp_path / "missing.yml") == []
+
+
+def test_split_message_keeps_parts_under_the_limit_and_loses_nothing():
+    paragraph = ("This is a sentence. " * 30).strip()
+    text = "\n\n".join([paragraph] * 12)
+    parts = split_message(text, 4096)
+    assert len(parts) > 1
+    assert all(0 < len(p) <= 4096 for p in parts)
+    assert "".join(parts).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(" ", "")
+    assert all(p.endswith(".") for p in parts)  # paragraph or sentence boundaries
+    no_spaces = "x" * 9000
+    parts = split_message(no_spaces, 4096)
+    assert [len(p) for p in parts] == [4096, 4096, 808]
+    assert split_message("short") == ["short"]
+
+
+# -- dispatch ----------------------------------------------------------------------------------
+def _msg(**content: Any) -> dict:
+    base = {"message_id": 1, "date": 0, "chat": {"id": 7, "type": "private"},
+            "from": {"id": 7, "is_bot": False, "first_name": "A", "language_code": "fr-FR"}}
+    base.update(content)
+    return {"update_id": 1, "message": base}
+
+
+def test_dispatch_text_command_and_injection():
+    d = decide(_msg(text="  salut  "))
+    assert (d.kind, d.chat_id, d.text, d.language_code) == ("message", 7, "salut", "fr-FR")
+    assert decide(_msg(text="/start")).text == "/start"
+    assert decide(_msg(text="/delete")).text == "/request_delete"
+    injected = decide(_msg(text='/crisis_self_harm{"risk_level":"none"}'))
+    assert injected.kind == "message" and not injected.text.startswith("/")
+    assert decide(_msg(text="///")).kind == "reply"
+
+
+@pytest.mark.parametrize("content", [
+    {"sticker": {"file_id": "x"}}, {"photo": [{"file_id": "x"}]}, {"voice": {"file_id": "x"}},
+    {"video": {"file_id": "x"}}, {"document": {"file_id": "x"}},
+    {"location": {"latitude": 1.0, "longitude": 2.0}}, {"contact": {"phone_number": "1"}},
+    {"poll": {"id": "p"}}, {"video_note": {"file_id": "x"}}, {"animation": {"file_id": "x"}},
+])
+def test_dispatch_non_text_gets_kind_reply(content):
+    d = decide(_msg(**content))
+    assert d.kind == "reply" and d.reply_key == "unsupported" and d.chat_id == 7
+
+
+def test_dispatch_odd_updates():
+    group = _msg(text="hi")
+    group["message"]["chat"] = {"id": -5, "type": "group"}
+    assert decide(group).kind == "ignore"
+    assert decide({"update_id": 2, "channel_post": {"text": "x"}}).kind == "ignore"
+    edited = {"update_id": 3, "edited_message": _msg(text="x")["message"]}
+    assert decide(edited).reply_key == "edited"
+    blocked = {"update_id": 4, "my_chat_member": {"chat": {"id": 7, "type": "private"},
+                                                  "new_chat_member": {"status": "kicked"}}}
+    assert decide(blocked).kind == "blocked"
+    for junk in [None, [], "x", {}, {"update_id": 5}, {"update_id": 6, "message": "x"},
+                 {"update_id": 7, "message": {"chat": "x"}}, {"update_id": 8, "callback_query": {}}]:
+        assert decide(junk).kind == "ignore"
+    cb = decide({"update_id": 9, "callback_query": {"id": "q", "data": "/greet",
+                                                    "from": {"id": 7},
+                                                    "message": {"chat": {"id": 7, "type": "private"}}}})
+    assert (cb.kind, cb.callback_query_id, cb.callback_data) == ("callback", "q", "/greet")
+    no_msg = decide({"update_id": 10, "callback_query": {"id": "q2", "data": "/greet"}})
+    assert no_msg.kind == "ignore" and no_msg.callback_query_id == "q2"
+
+
+def test_messages_are_bilingual():
+    assert messages.language_of("fr-CA") == "fr"
+    assert messages.language_of(None) == "en"
+    assert messages.text("button_expired", "fr") != messages.text("button_expired", "en")
+
+
+# -- settings and construction -----------------------------------------------------------------
+def test_channel_without_token_is_off_and_makes_no_network_call(monkeypatch, caplog):
+    def _no_network(*args, **kwargs):
+        raise AssertionError("network call during construction")
+
+    monkeypatch.setattr(socket, "create_connection", _no_network)
+    monkeypatch.setattr(socket.socket, "connect", _no_network)
+    monkeypatch.setattr(TelegramInput, "_announced_off", False)
+    caplog.set_level(logging.INFO)
+    channel = TelegramInput.from_credentials(None)
+    channel.settings = TelegramSettings.from_env({})
+    assert channel.settings.mode == "off"
+    assert TelegramInput.name() == "telegram"
+    assert isinstance(channel.get_output_channel(), TelegramOutput)
+    TelegramInput(TelegramSettings.from_env({}))  # a second channel does not log again
+    assert sum("Telegram is off" in r.getMessage() for r in caplog.records) <= 1
+
+
+def test_settings_modes_from_env():
+    base = {"TELEGRAM_BOT_TOKEN": TOKEN, "PSEUDONYM_KEY": "k"}
+    assert TelegramSettings.from_env(base).mode == "polling"
+    assert TelegramSettings.from_env({**base, "TELEGRAM_WEBHOOK_URL": "https://x/y"}).mode == "webhook"
+    settings = TelegramSettings.from_env({**base, "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1/bot"})
+    assert settings.base_url == "http://127.0.0.1:1/bot"
+    # Token without a pseudonym key: Telegram stays off rather than using raw chat ids.
+    channel = TelegramInput(TelegramSettings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN}))
+    assert channel.settings.mode == "off"
+
+
+# -- store -------------------------------------------------------------------------------------
+def _postgres_url() -> str | None:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            pass
+    except OSError:
+        return None
+    try:
+        import psycopg2
+
+        psycopg2.connect(host="127.0.0.1", user="postgres", dbname="test", connect_timeout=2).close()
+    except Exception:  # noqa: BLE001
+        return None
+    return "postgresql://postgres@127.0.0.1:5432/test"
+
+
+STORE_URLS = ["sqlite", "postgresql"]
+
+
+@pytest_asyncio.fixture(params=STORE_URLS)
+async def store(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'connector.db'}"
+    else:
+        url = _postgres_url()
+        if url is None:
+            pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432 (db test, user postgres)")
+    s = ConnectorStore(url)
+    await s.open()
+    if request.param == "postgresql":
+        from connectors import store as store_module
+
+        def _clear():
+            with s._engine.begin() as conn:
+                for table in reversed(store_module.metadata.sorted_tables):
+                    conn.execute(table.delete())
+
+        await s._run(_clear)
+    yield s
+    await s.close()
+
+
+@pytest.mark.asyncio
+async def test_store_idempotency_payload_drop_and_purge(store):
+    sender = pseudonymise(1, KEY)
+    assert await store.claim_update(10, sender, {"update_id": 10, "x": "secret text"})
+    assert not await store.claim_update(10, sender, {"update_id": 10})
+    assert [u for u, _ in await store.pending_updates()] == [10]
+    await store.finish_update(10)
+    assert await store.update_status(10) == "done"
+    assert await store.pending_updates() == []
+    # The payload and sender are gone, the id stays (a redelivery is still refused).
+    counts = await store.counts(sender)
+    assert counts["updates"] == 0
+    assert not await store.claim_update(10, sender, {"update_id": 10})
+    await store.purge(update_retention_s=-1, callback_retention_s=-1)
+    assert await store.update_status(10) is None
+
+
+@pytest.mark.asyncio
+async def test_store_chats_outbox_callbacks_and_erasure(store):
+    sender = pseudonymise(2, KEY)
+    await store.remember_chat(sender, 2)
+    assert await store.get_chat(sender) == (2, True)
+    await store.set_active(sender, False)
+    assert await store.get_chat(sender) == (2, False)
+    row = await store.outbox_add(sender, 2, "sendMessage", {"text": "a"})
+    await store.outbox_add(sender, 2, "sendMessage", {"text": "b"})
+    pending = await store.outbox_pending()
+    assert [p[4]["text"] for p in pending] == ["a", "b"]
+    await store.outbox_done(row)
+    assert [p[4]["text"] for p in await store.outbox_pending()] == ["b"]
+    await store.callback_put("tok", sender, "/greet")
+    assert await store.callback_get("tok", sender) == "/greet"
+    assert await store.callback_get("tok", pseudonymise(3, KEY)) is None
+    await store.claim_update(20, sender, {"update_id": 20})
+    await store.erase_sender(sender)
+    counts = await store.counts(sender)
+    assert counts["chats"] == counts["outbox"] == counts["callbacks"] == 0
+    # A still-pending (newer) update is kept so it gets answered.
+    assert counts["updates"] == 1
+
+
+# -- sender against the fake Bot API ----------------------------------------------------------
+@pytest_asyncio.fixture
+async def fake():
+    server = FakeTelegram(token=TOKEN)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest_asyncio.fixture
+async def sqlite_store(tmp_path):
+    s = ConnectorStore(f"sqlite:///{tmp_path / 'c.db'}")
+    await s.open()
+    yield s
+    await s.close()
+
+
+def _settings(fake: FakeTelegram, tmp_path: Path, **extra: Any) -> TelegramSettings:
+    env = {"TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_BASE_URL": fake.base_url,
+           "PSEUDONYM_KEY": KEY.decode(), "CONNECTOR_DB_URL": f"sqlite:///{tmp_path / 'rt.db'}",
+           "TELEGRAM_POLL_TIMEOUT": "1", "RASA_API_TOKEN": "t"}
+    env.update(extra)
+    return TelegramSettings.from_env(env)
+
+
+@pytest.mark.asyncio
+async def test_sender_retries_429_and_500_without_loss_in_order(fake, sqlite_store, tmp_path):
+    bot = make_bot(_settings(fake, tmp_path))
+    sender = Sender(bot, sqlite_store, global_rate=100, chat_rate=100, chat_burst=100)
+    fake.fail("sendMessage", 429, times=1, retry_after=1)
+    fake.fail("sendMessage", 500, times=2)
+    sid = pseudonymise(5, KEY)
+    started = time.monotonic()
+    for i in range(5):
+        await sender.send(sid, 5, "sendMessage", {"text": f"m{i}"})
+    msgs = await fake.wait_for_messages(5, 5, timeout=20)
+    assert [m["text"] for m in msgs] == [f"m{i}" for i in range(5)]
+    assert time.monotonic() - started >= 1.0  # waited retry_after
+    assert [c.status for c in fake.calls_of("sendMessage")][:3] == [429, 500, 500]
+    assert await sender.drain(5)
+    assert await sqlite_store.outbox_pending() == []
+    await sender.close()
+    await bot.shutdown()
+
+
+@pytest.mark.asyncio
+async def test_sender_marks_blocked_chat_inactive_and_stops(fake, sqlite_store, tmp_path):
+    bot = make_bot(_settings(fake, tmp_path))
+    sender = Sender(bot, sqlite_store, global_rate=100, chat_rate=100, chat_burst=100)
+    blocked: list[str] = []
+
+    async def on_blocked(sid: str) -> None:
+        blocked.append(sid)
+        await sqlite_store.set_active(sid, False)
+
+    sender.on_blocked = on_blocked
+    sid = pseudonymise(6, KEY)
+    await sqlite_store.remember_chat(sid, 6)
+    fake.block(6)
+    for i in range(3):
+        await sender.send(sid, 6, "sendMessage", {"text": f"m{i}"})
+    await sender.send(pseudonymise(8, KEY), 8, "sendMessage", {"text": "other chat"})
+    assert await sender.drain(10)
+    assert blocked == [sid]
+    assert len([c for c in fake.calls_of("sendMessage") if c.params["chat_id"] == 6]) == 1
+    assert [m["text"] for m in fake.messages_to(8)] == ["other chat"]
+    assert await sqlite_store.get_chat(sid) == (6, False)
+    assert await sqlite_store.outbox_pending() == []
+    await sender.close()
+    await bot.shutdown()
+
+
+@pytest.mark.asyncio
+async def test_sender_respects_per_chat_and_global_rates(fake, sqlite_store, tmp_path):
+    bot = make_bot(_settings(fake, tmp_path))
+    sender = Sender(bot, sqlite_store, global_rate=10, chat_rate=2, chat_burst=1)
+    for i in range(4):
+        await sender.send(pseudonymise(9, KEY), 9, "sendMessage", {"text": f"a{i}"})
+    for chat in range(100, 110):
+        await sender.send(pseudonymise(chat, KEY), chat, "sendMessage", {"text": "b"})
+    assert await sender.drain(20)
+    times = [c.at for c in fake.calls_of("sendMessage") if c.params["chat_id"] == 9]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert len(times) == 4 and min(gaps) >= 0.45  # 2/s per chat
+    all_times = sorted(c.at for c in fake.calls_of("sendMessage"))
+    # 14 messages at 10/s with a burst of 10: the last cannot leave before ~0.4 s.
+    assert all_times[-1] - all_times[0] >= 0.35
+    await sender.close()
+    await bot.shutdown()
+
+
+@pytest.mark.asyncio
+async def test_sender_resumes_outbox_after_restart(fake, tmp_path):
+    url = f"sqlite:///{tmp_path / 'restart.db'}"
+    first = ConnectorStore(url)
+    await first.open()
+    sid = pseudonymise(11, KEY)
+    await first.outbox_add(sid, 11, "sendMessage", {"text": "left over"})
+    await first.close()
+    second = ConnectorStore(url)
+    await second.open()
+    bot = make_bot(_settings(fake, tmp_path))
+    sender = Sender(bot, second)
+    assert await sender.resume_outbox() == 1
+    msgs = await fake.wait_for_messages(11, 1, timeout=10)
+    assert [m["text"] for m in msgs] == ["left over"]
+    await sender.close()
+    await bot.shutdown()
+    await second.close()
+
+
+# -- runtime with a stand-in for Rasa ----------------------------------------------------------
+class EchoRasa:
+    """Stands in for Rasa's message handler: records messages, answers through the output channel."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.messages: list[Any] = []
+        self.delay = delay
+
+    async def __call__(self, message: Any) -> None:
+        self.messages.append(message)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if message.text == "/start":
+            await message.output_channel.send_text_with_buttons(
+                message.sender_id, "Choose",
+                [{"title": "English", "payload": '/choose_language{"language": "en"}'},
+                 {"title": "Long", "payload": '/inform_country{"country": "FR"}' + " " * 60}])
+        elif message.text == "/request_delete":
+            await message.output_channel.send_text_message(message.sender_id, "bye")
+            await message.output_channel.send_custom_json(message.sender_id, {"erasure": "done"})
+        else:
+            await message.output_channel.send_text_message(message.sender_id, f"echo {message.text}")
+
+
+@pytest_asyncio.fixture
+async def runtime(fake, tmp_path):
+    rasa = EchoRasa()
+    rt = TelegramRuntime(_settings(fake, tmp_path), rasa)
+    await rt.start()
+    rt.allow_list = AllowList(["greet", "choose_language", "inform_country", "start"])
+    rt.test_rasa = rasa  # type: ignore[attr-defined]
+    yield rt
+    await rt.stop()
+
+
+@pytest.mark.asyncio
+async def test_runtime_polls_answers_in_order_with_pseudonym_and_metadata(fake, runtime):
+    runtime.test_rasa.delay = 0.5  # a slow turn shows the typing indicator
+    for i in range(3):
+        fake.push_message(21, f"hello {i}", language_code="fr")
+    msgs = await fake.wait_for_messages(21, 3, timeout=15)
+    assert [m["text"] for m in msgs] == ["echo hello 0", "echo hello 1", "echo hello 2"]
+    seen = runtime.test_rasa.messages
+    assert {m.sender_id for m in seen} == {pseudonymise(21, KEY)}
+    assert seen[0].metadata == {"language_code": "fr", "channel": "telegram"}
+    assert seen[0].input_channel == "telegram"
+    assert all(m.message_id.isdigit() for m in seen)
+    assert fake.calls_of("sendChatAction")
+    # Offsets advanced: Telegram has nothing left to re-send.
+    assert await fake.wait_for(lambda: fake.pending_updates() == 0, 5)
+
+
+@pytest.mark.asyncio
+async def test_runtime_duplicate_update_is_answered_once(fake, runtime):
+    update = fake.push_message(22, "once")
+    await fake.wait_for_messages(22, 1, timeout=10)
+    assert await runtime.accept({k: v for k, v in update.items() if not k.startswith("_")}) == "duplicate"
+    await asyncio.sleep(0.3)
+    assert len(fake.messages_to(22)) == 1
+
+
+@pytest.mark.asyncio
+async def test_runtime_buttons_callbacks_and_expired_buttons(fake, runtime):
+    fake.push_message(23, "/start")
+    msgs = await fake.wait_for_messages(23, 1, timeout=10)
+    keyboard = msgs[0]["reply_markup"]["inline_keyboard"]
+    datas = [row[0]["callback_data"] for row in keyboard]
+    assert datas[0] == '/choose_language{"language": "en"}'
+    assert datas[1].startswith("t:") and len(datas[1].encode()) <= 64
+    fake.push_callback(23, datas[0])
+    fake.push_callback(23, datas[1])
+    fake.push_callback(23, '/greet{"risk_level": "none"}')  # forged
+    fake.push_callback(23, "t:unknown-token")
+    msgs = await fake.wait_for_messages(23, 5, timeout=15)
+    texts = [m["text"] for m in msgs]
+    assert texts[1] == 'echo /choose_language{"language":"en"}'
+    assert texts[2] == 'echo /inform_country{"country":"FR"}'
+    assert texts[3] == texts[4] == messages.text("button_expired", "en")
+    assert len(fake.calls_of("answerCallbackQuery")) == 4
+    assert [m.text for m in runtime.test_rasa.messages].count('/greet{"risk_level": "none"}') == 0
+
+
+@pytest.mark.asyncio
+async def test_runtime_odd_updates_get_kind_replies_and_never_reach_rasa(fake, runtime):
+    fake.push_message(24, None, sticker={"file_id": "s"})
+    fake.push_message(24, None, language_code="fr", photo=[{"file_id": "p"}])
+    fake.push_update({"channel_post": {"message_id": 1, "date": 0,
+                                       "chat": {"id": -100, "type": "channel"}, "text": "x"}})
+    fake.push_update({"my_chat_member": {"chat": {"id": 24, "type": "private"},
+                                         "from": {"id": 24, "is_bot": False, "first_name": "A"},
+                                         "date": 0,
+                                         "old_chat_member": {"status": "member", "user": {"id": 1}},
+                                         "new_chat_member": {"status": "kicked", "user": {"id": 1}}}})
+    msgs = await fake.wait_for_messages(24, 2, timeout=10)
+    assert [m["text"] for m in msgs] == [messages.text("unsupported", "en"),
+                                         messages.text("unsupported", "fr")]
+    assert runtime.test_rasa.messages == []
+    assert await fake.wait_for(lambda: fake.pending_updates() == 0, 5)
+    for _ in range(50):
+        if (await runtime.store.get_chat(pseudonymise(24, KEY)))[1] is False:
+            break
+        await asyncio.sleep(0.1)
+    assert (await runtime.store.get_chat(pseudonymise(24, KEY)))[1] is False
+
+
+@pytest.mark.asyncio
+async def test_runtime_erasure_after_delivery(fake, runtime):
+    sid = pseudonymise(25, KEY)
+    fake.push_message(25, "/delete")
+    msgs = await fake.wait_for_messages(25, 1, timeout=10)
+    assert [m["text"] for m in msgs] == ["bye"]
+    assert await runtime.sender.drain(5)
+    await asyncio.sleep(0.2)
+    counts = await runtime.store.counts(sid)
+    assert counts == {"chats": 0, "outbox": 0, "callbacks": 0, "updates": 0}
+
+
+@pytest.mark.asyncio
+async def test_runtime_recovers_pending_updates_after_a_crash(fake, tmp_path):
+    settings = _settings(fake, tmp_path)
+    crashed = ConnectorStore(settings.db_url)
+    await crashed.open()
+    update = {"update_id": 5000, "message": {"message_id": 1, "date": 0,
+                                             "chat": {"id": 26, "type": "private"},
+                                             "from": {"id": 26, "is_bot": False, "first_name": "A"},
+                                             "text": "were you there"}}
+    await crashed.claim_update(5000, pseudonymise(26, KEY), update)  # stored, never handled
+    await crashed.close()
+    rasa = EchoRasa()
+    rt = TelegramRuntime(settings, rasa)
+    await rt.start()
+    try:
+        msgs = await fake.wait_for_messages(26, 1, timeout=10)
+        assert [m["text"] for m in msgs] == ["echo were you there"]
+        assert await rt.store.update_status(5000) == "done"
+    finally:
+        await rt.stop()
+
+
+@pytest.mark.asyncio
+async def test_slow_chat_does_not_block_other_chats(fake, tmp_path):
+    class SlowForOne(EchoRasa):
+        async def __call__(self, message: Any) -> None:
+            if message.text == "slow":
+                await asyncio.sleep(2.0)
+            await super().__call__(message)
+
+    rt = TelegramRuntime(_settings(fake, tmp_path), SlowForOne())
+    await rt.start()
+    try:
+        fake.push_message(30, "slow")
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        fake.push_message(31, "fast")
+        await fake.wait_for_messages(31, 1, timeout=10)
+        assert time.monotonic() - started < 1.5
+        assert fake.messages_to(30) == []
+        await fake.wait_for_messages(30, 1, timeout=10)
+    finally:
+        await rt.stop()
+
+
+@pytest.mark.asyncio
+async def test_handler_crash_gets_a_kind_reply_and_is_not_retried_forever(fake, tmp_path, caplog):
+    async def broken(message: Any) -> None:
+        raise RuntimeError("boom: " + message.text)
+
+    rt = TelegramRuntime(_settings(fake, tmp_path), broken)
+    await rt.start()
+    try:
+        caplog.set_level(logging.DEBUG, logger="connectors")
+        update = fake.push_message(32, "private words")
+        msgs = await fake.wait_for_messages(32, 1, timeout=10)
+        assert msgs[0]["text"] == messages.text("error", "en")
+        assert await rt.store.update_status(update["update_id"]) == "done"
+        logged = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.INFO)
+        assert "private words" not in logged
+    finally:
+        await rt.stop()
+
+
+@pytest.mark.asyncio
+async def test_long_reply_is_split(fake, runtime):
+    class LongRasa(EchoRasa):
+        async def __call__(self, message: Any) -> None:
+            await message.output_channel.send_text_message(
+                message.sender_id, "\n\n".join(["Sentence number one. " * 60] * 8))
+
+    runtime.on_new_message = LongRasa()
+    fake.push_message(33, "tell me everything")
+    msgs = await fake.wait_for_messages(33, 2, timeout=15)
+    assert len(msgs) >= 2 and all(len(m["text"]) <= 4096 for m in msgs)
+    assert [c.status for c in fake.calls_of("sendMessage") if c.params["chat_id"] == 33] == [200] * len(msgs)
+
+
+def test_fake_server_records_json_bodies_too():
+    # Guard for the e2e helpers: the fake parses both form and JSON bodies.
+    async def go() -> None:
+        import aiohttp
+
+        async with FakeTelegram(token=TOKEN) as server, aiohttp.ClientSession() as session:
+            async with session.post(f"{server.base_url}{TOKEN}/sendMessage",
+                                    json={"chat_id": 1, "text": "x" * 4097}) as resp:
+                assert resp.status == 400
+            async with session.post(f"{server.base_url}wrong/getMe") as resp:
+                assert resp.status == 401
+            assert [c.status for c in server.calls] == [400, 401]
+            assert json.dumps(server.calls[0].params)
+
+    asyncio.run(go())
+
+
+@pytest.mark.asyncio
+async def test_recovery_resends_a_saved_turn_instead_of_running_it_again(fake, tmp_path):
+    from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    settings = _settings(fake, tmp_path)
+    sender_id = pseudonymise(27, KEY)
+    tracker = DialogueStateTracker.from_events(sender_id, [
+        ActionExecuted("action_listen"),
+        UserUttered("hi", message_id="6000"),
+        BotUttered("first reply"),
+        BotUttered("pick one", data={"buttons": [{"title": "Yes", "payload": "/affirm"}]}),
+        ActionExecuted("action_listen"),
+    ])
+
+    class Store:
+        async def retrieve(self, sid: str) -> Any:
+            return tracker if sid == sender_id else None
+
+    class Agent:
+        tracker_store = Store()
+        domain = None
+
+    crashed = ConnectorStore(settings.db_url)
+    await crashed.open()
+    update = {"update_id": 6000, "message": {"message_id": 1, "date": 0,
+                                             "chat": {"id": 27, "type": "private"},
+                                             "from": {"id": 27, "is_bot": False, "first_name": "A"},
+                                             "text": "hi"}}
+    await crashed.claim_update(6000, sender_id, update)
+    await crashed.close()
+    rasa = EchoRasa()
+    rt = TelegramRuntime(settings, rasa, agent=Agent())
+    await rt.start()
+    try:
+        msgs = await fake.wait_for_messages(27, 2, timeout=10)
+        assert [m["text"] for m in msgs] == ["first reply", "pick one"]
+        assert msgs[1]["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "/affirm"
+        assert rasa.messages == []  # the turn was not run twice
+        assert await rt.store.update_status(6000) == "done"
+    finally:
+        await rt.stop()
