@@ -158,23 +158,35 @@ async def run_telegram(stack: RasaStack, fake: FakeTelegram, http: aiohttp.Clien
     elapsed = max(duration, last_send - started)
 
     latencies: list[float] = []
-    lost = duplicated = missing_turns = duplicate_turns = 0
+    lost = duplicated = missing_turns = duplicate_turns = no_reply = 0
     by_chat: dict[int, list] = collections.defaultdict(list)
     for c in ok_calls:
         by_chat[c.params.get("chat_id")].append(c)
     for chat, updates in pushed.items():
         sends = by_chat.get(chat, [])
-        for index, (_update_id, pushed_at) in enumerate(updates):
-            window_end = updates[index + 1][1] if index + 1 < len(updates) else float("inf")
-            first = next((c.at for c in sends if pushed_at <= c.at), None)
-            if first is not None and (first < window_end or index + 1 == len(updates)):
-                latencies.append(first - pushed_at)
         events = await tracker(chat)
+        # Replies per update, from Rasa's record: the bot events after each user event.
+        replies: dict[str, int] = collections.Counter()
+        current = None
+        for e in events:
+            if e.get("event") == "user":
+                current = e.get("message_id")
+            elif e.get("event") == "bot" and e.get("text") and current is not None:
+                replies[current] += 1
         ids = collections.Counter(e.get("message_id") for e in events if e.get("event") == "user")
-        for update_id, _ in updates:
+        # Sends arrive in turn order per chat: the first replies[u1] belong to u1, and so on.
+        position = 0
+        for update_id, pushed_at in updates:
             count = ids.get(str(update_id), 0)
             missing_turns += count == 0
             duplicate_turns += max(0, count - 1)
+            k = replies.get(str(update_id), 0)
+            if k == 0:
+                no_reply += count > 0
+                continue
+            if position < len(sends):
+                latencies.append(sends[position].at - pushed_at)
+            position += k
         expected = collections.Counter(e["text"] for e in events
                                        if e.get("event") == "bot" and e.get("text"))
         got = collections.Counter(c.params.get("text") for c in sends)
@@ -183,7 +195,7 @@ async def run_telegram(stack: RasaStack, fake: FakeTelegram, http: aiohttp.Clien
     result = summary(latencies, total, elapsed)
     statuses = collections.Counter(c.status for c in calls)
     result.update({
-        "lost_messages": lost, "duplicated_messages": duplicated,
+        "lost_messages": lost, "duplicated_messages": duplicated, "turns_without_reply": no_reply,
         "updates_without_turn": missing_turns, "updates_handled_twice": duplicate_turns,
         "send_statuses": {str(k): v for k, v in statuses.items()},
         "chat_actions": len([c for c in fake.calls[calls_before:] if c.method == "sendChatAction"]),

@@ -77,11 +77,16 @@ def neutralise_text(text: str) -> str:
     return cleaned
 
 
+# Rasa adds these to every domain; as payloads they restart or rewind a conversation. Never allowed.
+RASA_DEFAULT_INTENTS = frozenset({"restart", "back", "session_start", "nlu_fallback"})
+
+
 class AllowList:
     """Button payloads the bot itself can send: ``/intent`` of the domain, limited entities."""
 
     def __init__(self, intents: Iterable[str]) -> None:
-        self.intents: frozenset[str] = frozenset(i for i in intents if isinstance(i, str) and i)
+        self.intents: frozenset[str] = frozenset(
+            i for i in intents if isinstance(i, str) and i and i not in RASA_DEFAULT_INTENTS)
 
     def check(self, payload: Any) -> str | None:
         """Return the canonical payload when allowed, None otherwise."""

@@ -1,8 +1,11 @@
 """The connector's own tables: update inbox (idempotency), chat map, outbox, button tokens.
 
 SQLAlchemy 1.4 Core (the version Rasa pins), SQLite by default and PostgreSQL past one machine.
-Calls are synchronous and run on a small thread pool so the event loop never blocks; one thread for
-SQLite (one writer at a time), a few for PostgreSQL. Nothing is created at import time.
+PostgreSQL calls (network round trips) run on a small thread pool. SQLite calls run inline on the
+event loop: a local WAL commit takes well under a millisecond, while a hop to a thread costs far more
+when Rasa keeps the GIL busy (measured: the thread pool capped the connector at a few updates/s under
+load; see docs/telegram.md). The SQLite file belongs to this one process (busy timeout 5 s).
+Nothing is created at import time.
 """
 from __future__ import annotations
 
@@ -89,13 +92,14 @@ class ConnectorStore:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def open(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1 if self.is_sqlite else 4,
-                                        thread_name_prefix="tg-store")
+        if not self.is_sqlite:
+            self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tg-store")
+        self._opened = True
         await self._run(self._open_sync)
 
     def _open_sync(self) -> None:
         if self.is_sqlite:
-            engine = sa.create_engine(self.url, connect_args={"timeout": 30,
+            engine = sa.create_engine(self.url, connect_args={"timeout": 5,
                                                               "check_same_thread": False})
 
             @sa.event.listens_for(engine, "connect")
@@ -103,7 +107,7 @@ class ConnectorStore:
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
-                cur.execute("PRAGMA busy_timeout=30000")
+                cur.execute("PRAGMA busy_timeout=5000")
                 cur.close()
         else:
             engine = sa.create_engine(self.url, pool_pre_ping=True, pool_size=4,
@@ -118,10 +122,13 @@ class ConnectorStore:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        self._opened = False
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._pool is None:
+        if not self._opened:
             raise RuntimeError("ConnectorStore is not open")
+        if self._pool is None:  # SQLite: inline (see module docstring)
+            return fn(*args)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, fn, *args)
 

@@ -140,6 +140,8 @@ class TelegramRuntime:
         self.sender.on_blocked = self._on_blocked
         self.allow_list = AllowList([])
         self._chat_queues: dict[int, asyncio.Queue] = {}
+        # sender_id -> chat_id written as active in tg_chats by this process (saves a write a turn)
+        self._known_chats: dict[str, int] = {}
         self._chat_tasks: dict[int, asyncio.Task] = {}
         self._turns = asyncio.Semaphore(max(1, settings.max_concurrent_turns))
         self._background: list[asyncio.Task] = []
@@ -255,8 +257,9 @@ class TelegramRuntime:
 
     async def _handle(self, update_id: int, decision: Decision, recovered: bool,
                       stored: bool = True) -> None:
+        committed = False
         try:
-            await self._handle_decision(update_id, decision, recovered)
+            committed = await self._handle_decision(update_id, decision, recovered)
             self.stats["handled"] += 1
         except Exception as exc:
             self.stats["errors"] += 1
@@ -269,47 +272,53 @@ class TelegramRuntime:
                     await self.reply(decision.chat_id, "error", decision.language_code)
                 except Exception:
                     logger.exception("Could not send the error reply for update %d", update_id)
-        if stored:
+        if stored and not committed:
             try:
                 await self.store.finish_update(update_id)
             except Exception:
                 logger.exception("Could not mark update %d done", update_id)
 
-    async def _handle_decision(self, update_id: int, decision: Decision, recovered: bool) -> None:
+    async def _handle_decision(self, update_id: int, decision: Decision, recovered: bool) -> bool:
+        """Handle one update; True when a turn committed it (marked done) already."""
         if decision.callback_query_id:
             await self._answer_callback(decision.callback_query_id)
         if decision.kind == "ignore" or decision.chat_id is None:
             logger.debug("Update %d ignored (%s)", update_id, decision.reason)
-            return
+            return False
         chat_id = decision.chat_id
         sender_id = self._sender(chat_id)
+        if decision.kind in ("blocked", "unblocked"):
+            self._known_chats.pop(sender_id, None)
         if decision.kind == "blocked":
             self.sender.block(sender_id)
             await self.store.set_active(sender_id, False)
-            return
+            return False
         if decision.kind == "unblocked":
             self.sender.unblock(sender_id)
             if await self.store.get_chat(sender_id):
                 await self.store.remember_chat(sender_id, chat_id, active=True)
-            return
+            return False
         self.sender.unblock(sender_id)
-        await self.store.remember_chat(sender_id, chat_id, active=True)
+        if self._known_chats.get(sender_id) != chat_id:
+            await self.store.remember_chat(sender_id, chat_id, active=True)
+            self._known_chats[sender_id] = chat_id
         if decision.kind == "reply":
             await self.reply(chat_id, decision.reply_key or "unsupported", decision.language_code)
-            return
+            return False
         text = decision.text
         if decision.kind == "callback":
             text = await self._callback_payload(sender_id, decision.callback_data or "")
             if text is None:
                 await self.reply(chat_id, "button_expired", decision.language_code)
-                return
+                return False
         if not text:
-            return
+            return False
         if recovered and await self._replay_from_tracker(sender_id, chat_id, update_id):
             logger.info("Recovered update %d was already answered by Rasa: replies re-queued",
                         update_id)
-            return
+            return True
         await self._turn(update_id, chat_id, sender_id, text, decision.language_code)
+        return True
 
     async def _turn(self, update_id: int, chat_id: int, sender_id: str, text: str,
                     language_code: str | None) -> None:
@@ -328,9 +337,17 @@ class TelegramRuntime:
             typing = asyncio.get_running_loop().create_task(self._typing(chat_id))
             try:
                 await asyncio.wait_for(self.on_new_message(message), self.settings.turn_timeout)
-            finally:
+            except asyncio.CancelledError:
+                # Shutting down mid-turn: store nothing, the update stays pending and the next
+                # start replays it from the tracker or runs it again.
+                typing.cancel()
+                raise
+            except BaseException:
                 typing.cancel()
                 await self.commit(update_id, sender_id, chat_id, output.buffer)
+                raise
+            typing.cancel()
+            await self.commit(update_id, sender_id, chat_id, output.buffer)
 
     async def commit(self, update_id: int | None, sender_id: str, chat_id: int,
                      buffer: list[tuple[str, Any]]) -> None:
@@ -422,10 +439,12 @@ class TelegramRuntime:
                                {"text": messages.text(key, language_code)})
 
     async def _on_blocked(self, sender_id: str) -> None:
+        self._known_chats.pop(sender_id, None)
         await self.store.set_active(sender_id, False)
 
     async def erase(self, sender_id: str) -> None:
         """Delete every connector row of this conversation (the tracker is already erased)."""
+        self._known_chats.pop(sender_id, None)
         await self.store.erase_sender(sender_id)
         logger.info("Connector data erased for %s", sender_id)
 

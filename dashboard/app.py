@@ -55,7 +55,8 @@ async def _resources(app: web.Application):
     app[HTTP] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.http_timeout))
     if settings.start_projection:
         app[PROJECTION_TASK] = asyncio.create_task(
-            app[PROJECTOR].run(app[BROADCASTER], settings.poll_interval))
+            app[PROJECTOR].run(app[BROADCASTER], settings.poll_interval,
+                               on_gone=lambda sender: actions.erase(database.engine, sender, "retention")))
     yield
     app[BROADCASTER].close()
     if PROJECTION_TASK in app:

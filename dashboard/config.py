@@ -40,6 +40,7 @@ class Settings:
     idle_timeout: int = 30 * 60
     absolute_timeout: int = 12 * 3600
     http_timeout: float = 10.0
+    sse_keepalive: float = 15.0
     queue_page_size: int = 100
     # login throttling: failures within the window before refusing
     throttle_window: int = 15 * 60

@@ -138,7 +138,10 @@ def make_engine(url: str, *, read_only: bool = False) -> sa.engine.Engine:
         if read_only and url.startswith("sqlite:///") and "mode=ro" not in url:
             path = url[len("sqlite:///"):]
             url = f"sqlite:///file:{path}?mode=ro&uri=true"
-        engine = sa.create_engine(url, connect_args=connect_args, future=True)
+        # SQLAlchemy 1.4 gives file SQLite a NullPool (a new connection, pragmas and schema
+        # parse per checkout); a small queue pool keeps connections warm across the threads.
+        engine = sa.create_engine(url, connect_args=connect_args, future=True,
+                                  poolclass=sa.pool.QueuePool, pool_size=5, max_overflow=5)
         sa_event.listen(engine, "connect", _sqlite_pragmas)
         if not read_only:
             def _wal(dbapi_conn, _record):

@@ -298,9 +298,19 @@ class Projector:
                                  "crises": res["crises"][-20:]})
         return res
 
-    async def run(self, broadcaster: Broadcaster, interval: float = 0.5) -> None:
+    async def run(self, broadcaster: Broadcaster, interval: float = 0.5,
+                  reconcile_every: float = 3600.0, on_gone=None) -> None:
+        last_reconcile = time.monotonic()
         while True:
             res = await self.step(broadcaster)
+            if on_gone is not None and time.monotonic() - last_reconcile > reconcile_every:
+                # conversations whose events were all deleted (retention) leave the dashboard too
+                last_reconcile = time.monotonic()
+                try:
+                    for sender in await self.db.run(self.reconcile):
+                        await self.db.run(on_gone, sender)
+                except Exception:
+                    logger.exception("reconcile failed")
             if not res["more"]:
                 await asyncio.sleep(interval)
 

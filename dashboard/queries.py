@@ -190,30 +190,35 @@ def fmt_time(ts: float | None) -> str:
 
 
 def figures(engine, days: int = 30) -> dict[str, Any]:
+    """Aggregates in SQL (portable SQLite/PostgreSQL); only small result sets reach Python."""
     c = t.conversations
     since = time.time() - days * 86400
+    day = (sa.cast(c.c.first_ts, sa.Integer) / 86400).label("day")
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(c.c.first_ts, c.c.n_user, c.c.themes_seen, c.c.handoffs,
-                                      c.c.crisis_ts, c.c.n_crisis, c.c.escalated_ts,
-                                      c.c.first_worker_ts)).fetchall()
-    per_day: Counter = Counter()
+        agg = conn.execute(sa.select(
+            sa.func.count(),
+            sa.func.sum(sa.case((c.c.n_user >= 5, 1), else_=0)),
+            sa.func.coalesce(sa.func.sum(c.c.handoffs), 0),
+            sa.func.sum(sa.case((c.c.crisis_ts.isnot(None), 1), else_=0)),
+            sa.func.coalesce(sa.func.sum(c.c.n_crisis), 0),
+        )).one()
+        per_day_rows = conn.execute(sa.select(day, sa.func.count()).where(c.c.first_ts >= since)
+                                    .group_by(day).order_by(day)).all()
+        theme_rows = conn.execute(sa.select(c.c.themes_seen, sa.func.count())
+                                  .where(c.c.themes_seen != "[]").group_by(c.c.themes_seen)).all()
+        waits = [r[0] for r in conn.execute(
+            sa.select(c.c.first_worker_ts - c.c.escalated_ts)
+            .where(c.c.escalated_ts.isnot(None), c.c.first_worker_ts.isnot(None),
+                   c.c.first_worker_ts >= c.c.escalated_ts))]
+    total, engaged, handoffs, crisis_convs, crisis_msgs = (int(v or 0) for v in agg)
     themes: Counter = Counter()
-    waits = []
-    engaged = handoffs = crisis_convs = crisis_msgs = 0
-    for r in rows:
-        if r.first_ts and r.first_ts >= since:
-            per_day[datetime.fromtimestamp(r.first_ts, tz=_UTC).strftime("%Y-%m-%d")] += 1
-        for th in json.loads(r.themes_seen or "[]"):
-            themes[th] += 1
-        engaged += 1 if (r.n_user or 0) >= 5 else 0
-        handoffs += r.handoffs or 0
-        crisis_convs += 1 if r.crisis_ts else 0
-        crisis_msgs += r.n_crisis or 0
-        if r.escalated_ts and r.first_worker_ts and r.first_worker_ts >= r.escalated_ts:
-            waits.append(r.first_worker_ts - r.escalated_ts)
-    total = len(rows)
+    for seen, n in theme_rows:
+        for th in json.loads(seen or "[]"):
+            themes[th] += n
+    per_day = [(datetime.fromtimestamp(int(d) * 86400, tz=_UTC).strftime("%Y-%m-%d"), n)
+               for d, n in per_day_rows]
     return {
-        "total": total, "per_day": sorted(per_day.items()), "themes": themes.most_common(),
+        "total": total, "per_day": per_day, "themes": themes.most_common(),
         "engaged_share": (engaged / total) if total else None, "engaged": engaged,
         "handoffs": handoffs, "crisis_conversations": crisis_convs, "crisis_messages": crisis_msgs,
         "median_first_reply_s": statistics.median(waits) if waits else None, "replied": len(waits),

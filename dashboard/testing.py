@@ -137,16 +137,16 @@ class LiveServer:
 
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
-    def start(self, app_factory) -> str:
+    def start(self, app_factory, port: int = 0) -> str:
         async def _start():
             app = app_factory()
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
+            site = web.TCPSite(runner, "127.0.0.1", port)
             await site.start()
             self._runners.append(runner)
-            port = site._server.sockets[0].getsockname()[1]
-            return app, f"http://127.0.0.1:{port}"
+            bound = site._server.sockets[0].getsockname()[1]
+            return app, f"http://127.0.0.1:{bound}"
 
         app, url = self.call(_start())
         self.last_app = app

@@ -164,7 +164,8 @@ async def queue_rows(request: web.Request) -> web.Response:
 
 
 async def events_stream(request: web.Request) -> web.StreamResponse:
-    broadcaster = request.app[BROADCASTER]
+    broadcaster, database, settings = request.app[BROADCASTER], request.app[DB], request.app[SETTINGS]
+    token = request.cookies.get(auth.cookie_name(settings), "")
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                        "X-Accel-Buffering": "no"})
     await resp.prepare(request)
@@ -173,8 +174,11 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
         await resp.write(b"retry: 2000\nevent: hello\ndata: {}\n\n")
         while True:
             try:
-                msg = await asyncio.wait_for(queue.get(), timeout=15)
+                msg = await asyncio.wait_for(queue.get(), timeout=settings.sse_keepalive)
             except asyncio.TimeoutError:  # noqa: UP041 (not the builtin on 3.10)
+                # a logged-out or expired session stops receiving updates
+                if await database.run(auth.load_session, database.engine, token, settings) is None:
+                    break
                 await resp.write(b": keep-alive\n\n")
                 continue
             if msg.get("type") == "bye":
@@ -198,6 +202,11 @@ async def _conversation_ctx(request: web.Request, sender: str) -> dict[str, Any]
         tr = await database.run(queries.transcript, database.tracker, sender)
     else:
         tr = {"items": [], "cn_sent": [], "helplines": [], "last_id": 0, "truncated": False}
+    names = {f"worker-{w['id']}": w["username"]
+             for w in await database.run(queries.list_workers, database.engine)}
+    for item in tr["items"]:
+        if item["kind"] == "worker":
+            item["worker_name"] = names.get(item["worker"], "")
     used = [c["id"] for c in tr["cn_sent"]]
     suggestions = request.app[SUGGESTIONS].for_conversation(conv.get("theme"), conv.get("language"), used)
     return {"c": conv, "t": tr, "suggestions": suggestions}
@@ -243,6 +252,8 @@ async def claim(request: web.Request) -> web.Response:
 
 async def release(request: web.Request) -> web.Response:
     sender, database = sender_or_404(request), request.app[DB]
+    if await _held_by_someone_else(request, sender):
+        raise back(request, sender, "taken")
     await database.run(actions.release, database.engine, sender)
     await _audit(request, "release", sender)
     raise back(request, sender, "released")
@@ -263,8 +274,19 @@ async def take_over(request: web.Request) -> web.Response:
     raise back(request, sender, "paused")
 
 
+async def _held_by_someone_else(request: web.Request, sender: str) -> bool:
+    """True when another worker has claimed it and this one is not a supervisor."""
+    worker, database = request["worker"], request.app[DB]
+    conv = await database.run(queries.conversation, database.engine, sender)
+    if conv is None:
+        raise web.HTTPNotFound(text="No such conversation.")
+    return conv.get("claimed_by_id") not in (None, worker.id) and not worker.has_role("supervisor")
+
+
 async def hand_back(request: web.Request) -> web.Response:
     sender, database = sender_or_404(request), request.app[DB]
+    if await _held_by_someone_else(request, sender):
+        raise back(request, sender, "taken")
     try:
         await rasa(request).resume(sender)
     except RasaError:
@@ -303,6 +325,8 @@ async def send_message(request: web.Request) -> web.Response:
 
 async def close_conversation(request: web.Request) -> web.Response:
     sender, database = sender_or_404(request), request.app[DB]
+    if await _held_by_someone_else(request, sender):
+        raise back(request, sender, "taken")
     await database.run(actions.close, database.engine, sender)
     await _audit(request, "close", sender)
     raise back(request, sender, "closed")
@@ -450,15 +474,7 @@ async def disable_worker(request: web.Request) -> web.Response:
     if worker_id == admin.id:
         raise web.HTTPFound("/workers?n=bad_input")
 
-    def _disable(engine):
-        import sqlalchemy as sa
-
-        from . import db as t
-        with engine.begin() as conn:
-            conn.execute(sa.update(t.workers).where(t.workers.c.id == worker_id).values(active=False))
-        auth.end_all_sessions(engine, worker_id)
-
-    await database.run(_disable, database.engine)
+    await database.run(auth.disable_worker, database.engine, worker_id)
     await _audit(request, "disable_worker", None, f"worker_id={worker_id}")
     raise web.HTTPFound("/workers?n=worker_disabled")
 

@@ -96,7 +96,11 @@ def test_neutralise_strips_leading_slashes(text, expected):
 
 
 def test_allow_list_accepts_only_domain_intents_with_safe_entities():
-    allow = AllowList(["greet", "choose_language", "inform_country", "start"])
+    # Rasa's agent.domain.intents also lists its default intents: they must never pass.
+    allow = AllowList(["greet", "choose_language", "inform_country", "start", "restart", "back",
+                       "session_start", "nlu_fallback"])
+    for default in ("/restart", "/back", "/session_start", "/nlu_fallback"):
+        assert allow.check(default) is None
     assert allow.check("/greet") == "/greet"
     assert allow.check('/choose_language{"language": "fr"}') == '/choose_language{"language":"fr"}'
     assert allow.check('/inform_country{"country":"BE"}') == '/inform_country{"country":"BE"}'
@@ -230,7 +234,7 @@ def _postgres_url() -> str | None:
     return "postgresql://postgres@127.0.0.1:5432/test"
 
 
-STORE_URLS = ["sqlite", "postgresql"]
+STORE_URLS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 @pytest_asyncio.fixture(params=STORE_URLS)
@@ -496,21 +500,22 @@ async def test_runtime_odd_updates_get_kind_replies_and_never_reach_rasa(fake, r
     fake.push_message(24, None, language_code="fr", photo=[{"file_id": "p"}])
     fake.push_update({"channel_post": {"message_id": 1, "date": 0,
                                        "chat": {"id": -100, "type": "channel"}, "text": "x"}})
-    fake.push_update({"my_chat_member": {"chat": {"id": 24, "type": "private"},
-                                         "from": {"id": 24, "is_bot": False, "first_name": "A"},
+    fake.push_message(124, "hi")  # known chat that then blocks the bot
+    fake.push_update({"my_chat_member": {"chat": {"id": 124, "type": "private"},
+                                         "from": {"id": 124, "is_bot": False, "first_name": "A"},
                                          "date": 0,
                                          "old_chat_member": {"status": "member", "user": {"id": 1}},
                                          "new_chat_member": {"status": "kicked", "user": {"id": 1}}}})
     msgs = await fake.wait_for_messages(24, 2, timeout=10)
     assert [m["text"] for m in msgs] == [messages.text("unsupported", "en"),
                                          messages.text("unsupported", "fr")]
-    assert runtime.test_rasa.messages == []
+    assert [m.text for m in runtime.test_rasa.messages] == ["hi"]
     assert await fake.wait_for(lambda: fake.pending_updates() == 0, 5)
     for _ in range(50):
-        if (await runtime.store.get_chat(pseudonymise(24, KEY)))[1] is False:
+        if (await runtime.store.get_chat(pseudonymise(124, KEY)))[1] is False:
             break
         await asyncio.sleep(0.1)
-    assert (await runtime.store.get_chat(pseudonymise(24, KEY)))[1] is False
+    assert (await runtime.store.get_chat(pseudonymise(124, KEY)))[1] is False
 
 
 @pytest.mark.asyncio

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections import Counter, defaultdict
-from pathlib import Path
+from collections import Counter
 
 import pytest
 import yaml

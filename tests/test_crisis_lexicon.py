@@ -32,7 +32,10 @@ CRISIS_NLU = NLU_DIR / "crisis.yml"
 
 # Figures when this file was written (2026-11-28): the lexicon alone catches 92% of the crisis NLU
 # examples (in-sample: the lexicon was tuned on them; blind checks gave 85-89%); 0 false alarms on
-# 4,700 examples of other intents.
+# 4,700 examples of other intents. Round 2 (lexicon version 2, same day): about 94% of the ~470
+# crisis NLU examples (the ~109 new ones were written before the last tuning pass: 86% caught then);
+# a 64-sentence blind set written after the patterns: 40.6% with version 1, 93.8% with version 2;
+# still 0 false alarms on ~5,100 examples of other intents and 0 on 70 hand-written look-alikes.
 COVERAGE_FLOOR = 0.88
 CATEGORY_COVERAGE_FLOOR = 0.85
 FALSE_ALARM_CEILING = 0.005
@@ -361,6 +364,218 @@ def test_long_message_is_assessed_quickly(lexicon: CrisisLexicon) -> None:
     assert time.perf_counter() - start < 1.0
 
 
+# ----------------------------------------------------------------------------- round 2 (lexicon version 2)
+# Written by hand for the categories an independent evaluation found missed (means at hand, painless
+# ways, farewells, self-injury again, "for good"; weapon buying, explosive quantities, reconnaissance,
+# announced acts, knife slang, copycats; smugglers, routes, papers, vouching, "partir combattre").
+# Each v2 pattern id has at least one positive here; the negatives are look-alikes of those families.
+V2_PATTERN_IDS = {
+    "sh-en-023", "sh-en-024", "sh-en-025", "sh-en-026", "sh-en-027", "sh-en-028", "sh-en-029", "sh-en-030",
+    "sh-fr-016", "sh-fr-017", "sh-fr-018", "sh-fr-019", "sh-fr-020", "sh-fr-021", "sh-fr-022",
+    "vi-en-013", "vi-en-014", "vi-en-015", "vi-en-016", "vi-en-017", "vi-en-018", "vi-en-019",
+    "vi-fr-011", "vi-fr-012", "vi-fr-013", "vi-fr-014", "vi-fr-015",
+    "ti-en-008", "ti-en-009", "ti-en-010", "ti-en-011",
+    "ti-fr-008", "ti-fr-009", "ti-fr-010",
+}
+
+ROUND2_POSITIVES = [
+    # self_harm, EN
+    ("the pills are right in front of me", "self_harm", "sh-en-023"),
+    ("holding a blade to my wrist right now", "self_harm", "sh-en-023"),
+    ("got the rope ready in the garage", "self_harm", "sh-en-023"),
+    ("sitting on the train tracks waiting for it", "self_harm", "sh-en-024"),
+    ("standing on the bridge rn looking down", "self_harm", "sh-en-024"),
+    ("any painless way to go? asking for me", "self_harm", "sh-en-025"),
+    ("which method is least painful to end things", "self_harm", "sh-en-025"),
+    ("giving away all my stuff, I won't need it where I'm going", "self_harm", "sh-en-026"),
+    ("burned myself with a lighter again", "self_harm", "sh-en-027"),
+    ("i relapsed and started burning myself again", "self_harm", "sh-en-027"),
+    ("i wish it would all stop for good", "self_harm", "sh-en-028"),
+    ("I just want to leave for good and never come back", "self_harm", "sh-en-028"),
+    ("if i die tomorrow nobody cares, maybe ill do it", "self_harm", "sh-en-029"),
+    ("i have enough pills saved to never wake up", "self_harm", "sh-en-030"),
+    # self_harm, FR
+    ("les cachets sont devant moi", "self_harm", "sh-fr-016"),
+    ("j'ai toute ma boîte de médocs sur la table ce soir c'est fini", "self_harm", "sh-fr-016"),
+    ("la corde est prête dans le garage", "self_harm", "sh-fr-016"),
+    ("je suis sur le pont je regarde en bas", "self_harm", "sh-fr-017"),
+    ("assise sur les rails, j'attends le train", "self_harm", "sh-fr-017"),
+    ("c'est quoi le moyen le plus facile de mourir", "self_harm", "sh-fr-018"),
+    ("une façon de partir sans souffrir ?", "self_harm", "sh-fr-018"),
+    ("g fait mes adieux à tout le monde", "self_harm", "sh-fr-019"),
+    ("je me suis fait du mal encore hier soir", "self_harm", "sh-fr-020"),
+    ("j'ai envie de recommencer à me couper", "self_harm", "sh-fr-020"),
+    ("je veux que ça s'arrête pour toujours", "self_harm", "sh-fr-021"),
+    ("je veux partir définitivement", "self_harm", "sh-fr-021"),
+    ("si je meurs demain personne s'en soucie", "self_harm", "sh-fr-022"),
+    # violence_intent, EN
+    ("need a rifle asap who sells", "violence_intent", "vi-en-013"),
+    ("where can i get a kalash quick", "violence_intent", "vi-en-013"),
+    ("how much fertilizer do i need for an explosive", "violence_intent", "vi-en-014"),
+    ("been watching the guards at the entrance for days", "violence_intent", "vi-en-015"),
+    ("mapped all the exits of the mall, i know where to stand", "violence_intent", "vi-en-015"),
+    ("watch the news next week, you'll hear about me", "violence_intent", "vi-en-016"),
+    ("they'll see on friday what i have ready for them", "violence_intent", "vi-en-016"),
+    ("one day i'll walk in there and shoot everyone", "violence_intent", "vi-en-017"),
+    ("i'll go to the mosque with my dad's shotgun", "violence_intent", "vi-en-017"),
+    ("im gonna shank him after school", "violence_intent", "vi-en-018"),
+    ("do what the christchurch guy did", "violence_intent", "vi-en-019"),
+    ("i want to be like tarrant and breivik", "violence_intent", "vi-en-019"),
+    # violence_intent, FR
+    ("où trouver une arme rapidement", "violence_intent", "vi-fr-005"),
+    ("qui vend une kalash, j'ai le cash", "violence_intent", "vi-fr-011"),
+    ("combien d'engrais pour faire un explosif", "violence_intent", "vi-fr-011"),
+    ("je surveille l'entrée de la synagogue depuis des jours", "violence_intent", "vi-fr-012"),
+    ("je connais les horaires des vigiles", "violence_intent", "vi-fr-012"),
+    ("vous entendrez parler de moi", "violence_intent", "vi-fr-013"),
+    ("ils verront vendredi ce que je leur prépare", "violence_intent", "vi-fr-013"),
+    ("un jour j'irai là-bas et je tirerai sur tout le monde", "violence_intent", "vi-fr-014"),
+    ("jle plante demain devant le lycée", "violence_intent", "vi-fr-014"),
+    ("je vais le planter ce bâtard", "violence_intent", "vi-fr-014"),
+    ("je veux faire pareil que le mec de Christchurch", "violence_intent", "vi-fr-015"),
+    # travel_intent, EN
+    ("know a smuggler who can get me over the border to idlib?", "travel_intent", "ti-en-008"),
+    ("need papers to cross into syria, who can help", "travel_intent", "ti-en-008"),
+    ("whats the route from turkey into idlib these days", "travel_intent", "ti-en-009"),
+    ("how to get to IS territory in africa", "travel_intent", "ti-en-009"),
+    ("booked a flight to istanbul, from there i go join the fighters", "travel_intent", "ti-en-010"),
+    ("I'm leaving to fight, my decision is made", "travel_intent", "ti-en-010"),
+    ("going to mozambique to join the wilayah", "travel_intent", "ti-en-010"),
+    ("need someone to vouch for me to join the group over there", "travel_intent", "ti-en-011"),
+    ("my recruiter said i need a tazkiya to get in", "travel_intent", "ti-en-011"),
+    # travel_intent, FR
+    ("tu connais un passeur pour aller en Syrie", "travel_intent", "ti-fr-008"),
+    ("il me faut des faux papiers pour passer en Syrie", "travel_intent", "ti-fr-008"),
+    ("quelle route pour rentrer à Idlib depuis la Turquie", "travel_intent", "ti-fr-009"),
+    ("je veux aller en terre de jihad", "travel_intent", "ti-fr-009"),
+    ("je pars combattre, ma décision est prise", "travel_intent", "ti-fr-010"),
+    ("quelqu'un peut se porter garant de moi auprès des frères", "travel_intent", "ti-fr-010"),
+    ("je veux rejoindre les camps en Syrie", "travel_intent", "ti-fr-010"),
+]
+
+
+def test_every_v2_pattern_has_a_round2_positive(lexicon: CrisisLexicon) -> None:
+    assert V2_PATTERN_IDS <= set(lexicon.pattern_ids)
+    assert V2_PATTERN_IDS <= {pid for _, _, pid in ROUND2_POSITIVES}
+
+
+@pytest.mark.parametrize("text,category,pattern_id", ROUND2_POSITIVES)
+def test_round2_positives(lexicon: CrisisLexicon, text: str, category: str, pattern_id: str) -> None:
+    result = lexicon.assess(text)
+    assert _category(result) == category, (text, result)
+    assert pattern_id in {h.pattern_id for h in result.hits}, (text, result.hits)
+
+
+# Non-crisis look-alikes of the round-2 families (gaming, sport, cooking, exams, phones, plants,
+# idioms, news, questions about why people join, a worried friend, gardening, hunting). None may
+# raise a crisis.
+ROUND2_NON_CRISIS = [
+    "I killed my plants again, I'm a serial killer of cacti",
+    "my phone battery is dying",
+    "I'd kill for a coffee right now",
+    "we got killed in the final round gg",
+    "that exam destroyed me",
+    "I need a new rifle skin in valorant",
+    "which gun is best in warzone for close range",
+    "how much fertilizer do my tomatoes need",
+    "the pills for my headache are in the kitchen",
+    "my meds are ready at the pharmacy",
+    "watching the news about the attack, so sad",
+    "why do people join ISIS?",
+    "why would anyone join al shabaab",
+    "my friend wants to go to syria to join them, what do I do",
+    "my cousin wants to travel to syria to see family",
+    "I want out of this group chat permanently",
+    "flight to istanbul next week for my cousin's wedding",
+    "flight to mali for the humanitarian mission",
+    "i'm going to shoot some hoops",
+    "bought a new knife for cooking, the blade is so sharp",
+    "the knife set is next to the stove",
+    "the bridge near my house is closed for repairs",
+    "i'm sitting on the roof watching the sunset",
+    "he stabbed me in the back at work",
+    "my laptop died on me during the exam",
+    "you'll hear about me on the news when i win the championship",
+    "they'll see what I have planned for them for christmas",
+    "j'ai flingué mon téléphone en le faisant tomber",
+    "ma batterie est en train de mourir",
+    "je tuerais pour un café",
+    "j'ai encore tué mes plantes",
+    "on s'est fait massacrer au foot",
+    "il faut combien d'engrais pour les tomates",
+    "pourquoi des jeunes partent en Syrie ?",
+    "mon pote veut partir en Syrie, je fais quoi",
+    "mon frère veut partir en Syrie voir la famille",
+    "je quitte ce groupe définitivement",
+    "j'ai pris un billet pour Istanbul pour les vacances",
+    "j'ai révisé toute la nuit, l'exam m'a tué",
+    "je me suis brûlé en cuisinant",
+    "je me suis coupé avec une feuille de papier",
+    "je vais planter des tomates ce week-end",
+    "je vais planter le basilic demain",
+    "le serveur a encore planté",
+    "j'ai vu aux infos l'attentat, c'est horrible",
+    "le passeur de l'équipe de volley est blessé",
+    "mes médicaments sont prêts à la pharmacie",
+    "ils vont voir ce que je leur prépare pour Noël",
+    "je surveille les entrées de mon compte en banque",
+    "j'ai coupé les cheveux de ma sœur",
+    "l'arbre, je vais le planter demain",
+    "ce rosier je vais le planter samedi dans le jardin",
+    "cutting onions with a knife in my hand",
+    "I collected my meds from the pharmacy",
+    "made my way to the front",
+    "from there I join the highway",
+    "one day the world will know my name",
+    "going to shoot the kid's birthday party on saturday",
+    "studying security for weeks for my exam",
+    "sitting on the roof looking down at the city lights",
+    "need a rifle asap for hunting season",
+    "où acheter des munitions pour la chasse",
+]
+
+
+@pytest.mark.parametrize("text", ROUND2_NON_CRISIS)
+def test_round2_look_alikes_are_not_a_crisis(lexicon: CrisisLexicon, text: str) -> None:
+    result = lexicon.assess(text)
+    assert result.hit is None, (text, result.hits)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I killed my plants again, I'm a serial killer of cacti",
+        "my phone battery is dying",
+        "ma batterie est en train de mourir",
+        "j'ai flingué mon téléphone",
+        "je tuerais pour un café",
+        "j'ai encore tué mes plantes",
+        "where can i buy ammo for hunting",
+        "où acheter des munitions pour la chasse",
+    ],
+)
+def test_round2_objects_plants_and_hunting_are_flagged_figurative(lexicon: CrisisLexicon, text: str) -> None:
+    # figurative also vetoes a model-only crisis prediction (components/crisis.py)
+    result = lexicon.assess(text)
+    assert result.hit is None and result.figurative, (text, result)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "never thought about ending my life, I'm just stressed",
+        "I would never do what the christchurch guy did",
+        "I'm not going to stab that guy",
+        "je ne vais pas tirer sur tout le monde",
+        "I have never burned myself on purpose",
+    ],
+)
+def test_round2_negated_forms_are_not_a_crisis(lexicon: CrisisLexicon, text: str) -> None:
+    result = lexicon.assess(text)
+    assert result.hit is None, (text, result.hits)
+    assert result.negated, text
+
+
 # ----------------------------------------------------------------------------- measured on the NLU data
 def _other_examples() -> List[Tuple[str, str, str]]:
     rows = []
@@ -384,7 +599,7 @@ def test_crisis_nlu_examples_are_balanced() -> None:
     counts: Dict[str, int] = Counter(intent for intent, _ in nlu_examples(CRISIS_NLU))
     assert set(counts) == {"crisis_" + c for c in CATEGORY_PRIORITY}
     for intent, n in counts.items():
-        assert 100 <= n <= 140, (intent, n)  # 50-70 per language
+        assert 100 <= n <= 180, (intent, n)  # 50-90 per language (round 2 added ~18 per language)
     texts = [t.lower() for _, t in nlu_examples(CRISIS_NLU)]
     assert len(texts) == len(set(texts)), "duplicate examples"
 

@@ -583,3 +583,73 @@ async def test_figures(client):
     assert "1 (50.0%" in html  # one of two conversations has 5+ user messages
     assert "4.0 min over 1 conversations" in html
     assert "<td>takfir</td><td>1</td>" in html
+
+
+async def test_event_stream_ends_when_the_session_ends(aiohttp_client, tmp_path, fake_rasa):
+    app = create_app(make_settings(tmp_path, rasa_url=fake_rasa.url, sse_keepalive=0.2))
+    cl = await aiohttp_client(app)
+    await app[DB].run(auth.create_worker, app[DB].engine, "wendy", PASSWORD)
+    await login(cl)
+    stream = await cl.get("/events")
+    await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 2)
+    csrf = await csrf_of(cl)
+    await cl.post("/logout", data={"csrf_token": csrf})
+    rest = await asyncio.wait_for(stream.content.read(), 3)  # the server closes the stream
+    assert b"event: update" not in rest
+
+
+async def test_claim_from_the_queue_and_others_cannot_hand_back(client):
+    add_events(client.tracker, "tg-q1", user_event("I need a human", "request_human"),
+               slot_event("human_requested", True))
+    await wait_projected(client, "tg-q1")
+    await login(client, "wendy")
+    queue_html = await (await client.get("/")).text()
+    form = re.search(r'<form method="post" action="/c/tg-q1/claim" class="inline claim">'
+                     r'<input type="hidden" name="csrf_token" value="([^"]+)">', queue_html)
+    assert form, "an unclaimed escalation has a claim button in the queue"
+    resp = await client.post("/c/tg-q1/claim", data={"csrf_token": form.group(1)})
+    assert "You have claimed this conversation." in await resp.text()
+    after = await (await client.get("/queue/rows", params={"unclaimed": "1"})).text()
+    assert "tg-q1" not in after
+    # another (non-supervisor) worker can neither hand back, close nor release it
+    await client.app[DB].run(auth.create_worker, client.app[DB].engine, "walt", PASSWORD)
+    await login(client, "walt")
+    csrf = await csrf_of(client, "/c/tg-q1")
+    n_before = len(client.fake_rasa.requests)
+    for action in ("hand-back", "close", "release"):
+        resp = await client.post(f"/c/tg-q1/{action}", data={"csrf_token": csrf})
+        assert "Someone else has claimed" in await resp.text()
+    assert len(client.fake_rasa.requests) == n_before
+    # a supervisor can
+    await login(client, "sam")
+    csrf = await csrf_of(client, "/c/tg-q1")
+    resp = await client.post("/c/tg-q1/hand-back", data={"csrf_token": csrf})
+    assert "Handed back to the bot." in await resp.text()
+
+
+async def test_no_server_version_banner(client):
+    resp = await client.get("/login")
+    assert resp.headers["Server"] == "dashboard"
+
+
+async def test_disabled_worker_is_signed_out_and_cannot_log_in(client):
+    def token():
+        return client.session.cookie_jar.filter_cookies(client.make_url("/"))["dash_session"].value
+
+    await login(client, "wendy")
+    wendy_token = token()
+    client.session.cookie_jar.clear()  # ada logs in from another browser
+    await login(client, "ada")
+    ada_token = token()
+    client.session.cookie_jar.update_cookies({"dash_session": wendy_token})
+    assert (await client.get("/", allow_redirects=False)).status == 200  # wendy's session is live
+    client.session.cookie_jar.update_cookies({"dash_session": ada_token})
+    workers_html = await (await client.get("/workers")).text()
+    wendy_id = re.search(r"<td>wendy</td>.*?/workers/(\d+)/disable", workers_html, re.S).group(1)
+    csrf = await csrf_of(client, "/workers")
+    resp = await client.post(f"/workers/{wendy_id}/disable", data={"csrf_token": csrf})
+    assert "Worker disabled" in await resp.text()
+    client.session.cookie_jar.update_cookies({"dash_session": wendy_token})
+    assert (await client.get("/", allow_redirects=False)).status == 302
+    assert (await login(client, "wendy")).status == 401
+    assert ("disable_worker", "ada", None, f"worker_id={wendy_id}") in audit_actions(client)
