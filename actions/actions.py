@@ -105,12 +105,17 @@ def crisis_messages(category: str, language: str, country: Optional[str]) -> Lis
 
 # ------------------------------------------------------------------------------ every turn
 class ActionAssessTurn(Action):
-    """Runs on every user message (custom slot mapping), even while a human has the conversation:
-    language, risk level and reasons, first-contact transparency, and the crisis reply when paused.
+    """Runs on every user message, even while a human has the conversation: language, risk level
+    and reasons, first-contact transparency, and the crisis reply when paused.
+
+    It is Rasa's global slot-validation hook (`action_validate_slot_mappings`), which
+    `action_extract_slots` calls after every user message whether or not the tracker is paused,
+    and whose bot messages Rasa sends at once (bot events returned by custom slot-mapping actions
+    are dropped by Rasa 3.6; those of this hook are kept).
     """
 
     def name(self) -> Text:
-        return "action_assess_turn"
+        return "action_validate_slot_mappings"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         events: List[EventType] = []

@@ -204,36 +204,70 @@ async def run_telegram(stack: RasaStack, fake: FakeTelegram, http: aiohttp.Clien
     return result
 
 
-def summarise_profile(path: Path, top: int = 20) -> dict[str, Any]:
-    """cProfile stats of the Rasa process -> where the time goes (own time, and by area)."""
+# Where a turn's time goes: (label, file suffix, function name); cumulative in-process time.
+PROFILE_POINTS = [
+    ("whole turn: MessageProcessor.handle_message", "rasa/core/processor.py", "handle_message"),
+    ("NLU pipeline: parse_message", "rasa/core/processor.py", "parse_message"),
+    ("policies: predict_next_with_tracker_if_should", "rasa/core/processor.py",
+     "predict_next_with_tracker_if_should"),
+    ("custom actions (HTTP to the action server): RemoteAction.run",
+     "rasa/core/actions/action.py", "run"),
+    ("tracker store: retrieve", "rasa/core/tracker_store.py", "retrieve"),
+    ("tracker store: save (project subclass)", "stores/tracker.py", "save"),
+    ("lock store: lock", "rasa/core/lock_store.py", "lock"),
+    ("REST channel: receive", "rasa/core/channels/rest.py", "receive"),
+    ("connector: accept (inbox insert + decide)", "connectors/telegram.py", "accept"),
+    ("connector: commit (outbox + done)", "connectors/telegram.py", "commit"),
+    ("connector: polling loop", "connectors/telegram.py", "_poll_loop"),
+    ("connector: sendMessage via python-telegram-bot", "connectors/sender.py", "_call"),
+    ("connector: store calls", "connectors/store.py", "_run"),
+]
+
+
+def summarise_profile(path: Path, top: int = 15) -> dict[str, Any]:
+    """cProfile stats of the Rasa process -> cumulative time at the points of a turn, own time by
+    package (idle time of the event loop excluded), and the top own-time functions."""
     import pstats
 
     if not path.exists():
         return {"error": "no profile written"}
     stats = pstats.Stats(str(path))
-    total = stats.total_tt or 1.0
-    rows = []
+    points = []
+    for label, suffix, func in PROFILE_POINTS:
+        total = sum(v[3] for (f, _l, name), v in stats.stats.items()
+                    if f.endswith(suffix) and name == func)
+        calls = sum(v[1] for (f, _l, name), v in stats.stats.items()
+                    if f.endswith(suffix) and name == func)
+        points.append({"point": label, "cumulative_s": round(total, 3), "calls": calls})
     areas: collections.Counter = collections.Counter()
+    rows = []
+    idle = 0.0
     for (filename, line, func), (_cc, _nc, tt, ct, _callers) in stats.stats.items():
-        rows.append((tt, ct, f"{filename.split('site-packages/')[-1].replace(str(ROOT) + '/', '')}"
-                             f":{line}({func})"))
+        if "select" in func and ("poll" in func or "epoll" in func) or func.endswith("(serve)") \
+                or (filename.endswith("sanic/server/runners.py") and func == "serve"):
+            idle += tt
+            continue
         if "site-packages/" in filename:
             area = filename.split("site-packages/", 1)[1].split("/", 1)[0]
         elif str(ROOT) in filename:
             area = "project/" + filename.replace(str(ROOT) + "/", "").split("/", 1)[0]
         elif filename.startswith("~") or filename.startswith("<"):
-            area = "builtins"
+            area = "builtins (C functions)"
         else:
             area = "stdlib"
         areas[area] += tt
+        rows.append((tt, ct, f"{filename.split('site-packages/')[-1].replace(str(ROOT) + '/', '')}"
+                             f":{line}({func})"))
+    busy = sum(areas.values()) or 1.0
     rows.sort(reverse=True)
     return {
-        "total_own_time_s": round(total, 2),
-        "own_time_by_area": [{"area": a, "share": round(t / total, 3)}
+        "busy_s": round(busy, 2), "event_loop_idle_s": round(idle, 2),
+        "turn_points": points,
+        "own_time_by_area": [{"area": a, "share_of_busy": round(t / busy, 3)}
                              for a, t in areas.most_common(top)],
         "top_own_time": [{"function": f, "own_s": round(tt, 3), "cumulative_s": round(ct, 3)}
                          for tt, ct, f in rows[:top]],
-        "note": "Rasa ran under cProfile for this run: latencies are inflated, shares are what counts",
+        "note": "Rasa ran under cProfile (slower); compare shares, not absolute latencies",
     }
 
 
@@ -246,7 +280,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_avg_at_start": os.getloadavg()},
         "config": {"users": args.users, "rates": rates, "duration_s": args.duration,
-                   "mode": args.mode, "telegram_limits": {"global_per_s": args.global_rate,
+                   "mode": args.mode, "max_concurrent_turns": args.max_turns or "default",
+                   "telegram_limits": {"global_per_s": args.global_rate,
                                                           "per_chat_per_s": 1.0}},
         "runs": [],
     }
@@ -256,6 +291,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake.base_url,
                "TELEGRAM_WEBHOOK_SECRET": SECRET, "PSEUDONYM_KEY": KEY,
                "TELEGRAM_POLL_TIMEOUT": "5", "TELEGRAM_GLOBAL_RATE": str(args.global_rate)}
+        if args.max_turns:
+            env["TELEGRAM_MAX_CONCURRENT_TURNS"] = str(args.max_turns)
         rasa_port = free_port()
         if args.mode == "webhook":
             env["TELEGRAM_WEBHOOK_URL"] = f"http://127.0.0.1:{rasa_port}/webhooks/telegram/webhook"
@@ -305,20 +342,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per phase")
     parser.add_argument("--mode", choices=["polling", "webhook"], default="polling")
     parser.add_argument("--global-rate", type=float, default=30.0, help="outbound messages/s cap")
+    parser.add_argument("--max-turns", type=int, default=0,
+                        help="TELEGRAM_MAX_CONCURRENT_TURNS for the connector (default: its own)")
     parser.add_argument("--profile", action="store_true",
                         help="run Rasa under cProfile (writes reports/bench_telegram_profile.json)")
     parser.add_argument("--max-seconds", type=float, default=900.0)
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     parser.add_argument("--output", default=None)
+    parser.add_argument("--append", action="store_true",
+                        help="keep the other mode's results already in the output file")
     args = parser.parse_args(argv)
     if args.output is None:
         name = "bench_telegram_profile.json" if args.profile else "bench_telegram.json"
         args.output = str(ROOT / "reports" / name)
     if args.quick:
         args.users, args.rates, args.duration = 10, "5", 8.0
-    report = asyncio.run(main_async(args))
+    result = asyncio.run(main_async(args))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"modes": {}}
+    if args.append and out.exists():
+        try:
+            report = json.loads(out.read_text(encoding="utf-8"))
+            report.setdefault("modes", {})
+        except ValueError:
+            report = {"modes": {}}
+    report["modes"][args.mode] = result
+    report["what"] = ("Open-loop load, same schedule on Rasa's REST channel (floor) and through the "
+                      "Telegram connector; see bench/telegram_bench.py and docs/telegram.md")
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out}")
     return 0

@@ -196,10 +196,12 @@ def expand_token(token: str) -> List[str]:
 def tokens(text: str) -> List[str]:
     """Normalised word tokens (punctuation dropped), with SMS expansions applied."""
     norm = basic_normalize(text)
+    raw = [m.group(0) for m in _TOKEN_RE.finditer(norm) if any(ch.isalnum() for ch in m.group(0))]
     out: List[str] = []
-    for match in _TOKEN_RE.finditer(norm):
-        tok = match.group(0)
-        if not any(ch.isalnum() for ch in tok):
+    for i, tok in enumerate(raw):
+        following = raw[i + 1] if i + 1 < len(raw) else ""
+        if tok == "c" and following in ("est", "etait"):
+            out.append(tok)  # "c est" typed without the apostrophe: already expanded
             continue
         out.extend(expand_token(tok))
     return out

@@ -32,14 +32,16 @@ What it does:
 - Ready when the action server's `/health` answers and Rasa's `/status` reports a loaded model
   (and, when a Telegram token is set, `/webhooks/telegram/` says the channel is running).
   Raises `StackError` with the log tail if a process dies or `ready_timeout` passes.
-- It never trains: it uses the model file or directory given (default `models/`); without one it
-  raises `StackError` (use `pytest.skip` on it in tests, or run `make train`).
+- It never trains: it copies the model file given (or the newest in `models/`) into `workdir`, so a
+  retraining during the run changes nothing; without a model it raises `StackError` (use
+  `pytest.skip` on it in tests, or run `make train`).
 - `stop()` sends SIGINT, waits, then SIGKILL; only the processes this object started.
 """
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -110,7 +112,11 @@ class RasaStack:
 
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="stack-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.model = latest_model(model)
+        # A private copy: `make train` may replace models/ while this stack runs or restarts.
+        source = latest_model(model)
+        self.model = self.workdir / source.name
+        if source.resolve() != self.model.resolve():
+            shutil.copy2(source, self.model)
         self.rasa_port = rasa_port or free_port()
         self.action_port = action_port or free_port()
         self.ready_timeout = ready_timeout

@@ -110,3 +110,12 @@ def test_delete_erases_the_conversation(stack):
     assert rows == 0
     fresh = tracker(stack, sender)
     assert not [e for e in fresh["events"] if e["event"] == "user"]
+
+
+def test_logs_hold_no_message_text(stack):
+    sender = sender_id()
+    secret_text = "my unique sentence about the caliphate zq7x"
+    say(stack, sender, secret_text)
+    for name in ("rasa", "actions"):
+        log = stack.tail_log(name, lines=100000)
+        assert "zq7x" not in log, f"message text leaked into the {name} log"

@@ -94,6 +94,10 @@ def test_crisis_decision_lexicon_wins_over_model():
 def test_crisis_decision_model_alone_and_vetoes():
     ranking = [{"name": "crisis_violence_intent", "confidence": 0.8}, {"name": "insult", "confidence": 0.1}]
     assert decide(no_hit(), ranking, 0.5)["crisis"] == {"category": "violence_intent", "source": "model", "score": 0.8, "pattern_id": None}
+    split = [{"name": "out_of_scope", "confidence": 0.4}, {"name": "crisis_self_harm", "confidence": 0.15},
+             {"name": "crisis_violence_intent", "confidence": 0.1}]
+    decision = decide(no_hit(), split, 0.2)
+    assert decision["crisis"]["category"] == "self_harm" and decision["crisis"]["score"] == 0.25
     assert decide(no_hit(figurative=True), ranking, 0.5) == {"demote_to": ranking[1]}
     assert decide(no_hit(negated=True), ranking, 0.5) == {"demote_to": ranking[1]}
     weak = [{"name": "crisis_self_harm", "confidence": 0.3}, {"name": "narrative_meaning_purpose", "confidence": 0.2}]
@@ -104,3 +108,9 @@ def test_crisis_decision_model_alone_and_vetoes():
 def test_crisis_decision_looks_through_fallback():
     ranking = [{"name": "nlu_fallback", "confidence": 0.35}, {"name": "crisis_self_harm", "confidence": 0.55}]
     assert decide(no_hit(), ranking, 0.5)["crisis"]["category"] == "self_harm"
+
+
+def test_short_messages_need_more_than_a_hint():
+    ranking = [{"name": "out_of_scope", "confidence": 0.6}, {"name": "crisis_self_harm", "confidence": 0.3}]
+    assert "crisis" not in decide(no_hit(), ranking, 0.2, n_tokens=3)
+    assert "crisis" in decide(no_hit(), ranking, 0.2, n_tokens=8)
