@@ -24,6 +24,10 @@ NARRATIVE_PREFIX = "narrative_"
 OTHER_CLAIM_MIN_CONFIDENCE = 0.15
 KNOWN_COUNTRIES = {"FR", "BE", "UK", "IE", "DE", "NL", "AT", "SE", "US", "CA", "AU"}
 CLARIFY_MAX_OPTIONS = 3
+LANGUAGE_BUTTONS = [
+    {"title": "English", "payload": '/choose_language{"language":"en"}'},
+    {"title": "Français", "payload": '/choose_language{"language":"fr"}'},
+]
 
 
 # ------------------------------------------------------------------------------ small helpers
@@ -342,10 +346,7 @@ class ActionWelcome(Action):
         dispatcher.utter_message(text=library.message("privacy_short", language, **values), language=language, kind="transparency")
         dispatcher.utter_message(
             text=library.message("choose_language", language),
-            buttons=[
-                {"title": "English", "payload": '/choose_language{"language":"en"}'},
-                {"title": "Français", "payload": '/choose_language{"language":"fr"}'},
-            ],
+            buttons=LANGUAGE_BUTTONS,
             language=language,
         )
         events: List[EventType] = [SlotSet("first_contact_done", True)]
@@ -436,10 +437,7 @@ class ActionAskLanguage(Action):
         language = lang_of(tracker)
         dispatcher.utter_message(
             text=library.message("choose_language", language),
-            buttons=[
-                {"title": "English", "payload": '/choose_language{"language":"en"}'},
-                {"title": "Français", "payload": '/choose_language{"language":"fr"}'},
-            ],
+            buttons=LANGUAGE_BUTTONS,
         )
         return []
 

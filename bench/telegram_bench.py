@@ -1,8 +1,9 @@
 """Benchmark: simulated Telegram users through the connector vs the same load on Rasa's REST channel.
 
-    make bench                      # = .venv/bin/python -m bench.telegram_bench
-    .venv/bin/python -m bench.telegram_bench --rates 10,20,30 --users 60 --duration 20
-    .venv/bin/python -m bench.telegram_bench --quick            # a 1-minute smoke run
+    make bench        # = .venv/bin/python -m bench.telegram_bench (webhook then polling, 5-30 msg/s)
+    .venv/bin/python -m bench.telegram_bench --mode webhook --rates 5,10 --users 60 --duration 20
+    .venv/bin/python -m bench.telegram_bench --quick            # a 1-minute smoke run (polling)
+    .venv/bin/python -m bench.telegram_bench --profile --rates 5   # Rasa under cProfile
 
 One Rasa server and one action server (tests/stack.py, the trained model in models/, loopback only)
 serve both channels. For each target rate R (messages/s) the same open-loop load runs twice:
@@ -338,9 +339,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Telegram connector benchmark (see docstring)")
     parser.add_argument("--users", type=int, default=60)
-    parser.add_argument("--rates", default="10,20,30", help="target messages/s, comma separated")
+    parser.add_argument("--rates", default="5,10,20,30", help="target messages/s, comma separated")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per phase")
-    parser.add_argument("--mode", choices=["polling", "webhook"], default="polling")
+    parser.add_argument("--mode", choices=["both", "polling", "webhook"], default="both",
+                        help="both = a webhook run, then a polling run (one Rasa start each)")
     parser.add_argument("--global-rate", type=float, default=30.0, help="outbound messages/s cap")
     parser.add_argument("--max-turns", type=int, default=0,
                         help="TELEGRAM_MAX_CONCURRENT_TURNS for the connector (default: its own)")
@@ -357,7 +359,13 @@ def main(argv: list[str] | None = None) -> int:
         args.output = str(ROOT / "reports" / name)
     if args.quick:
         args.users, args.rates, args.duration = 10, "5", 8.0
-    result = asyncio.run(main_async(args))
+        if args.mode == "both":
+            args.mode = "polling"
+    modes = ["webhook", "polling"] if args.mode == "both" else [args.mode]
+    results = {}
+    for mode in modes:
+        args.mode = mode
+        results[mode] = asyncio.run(main_async(args))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"modes": {}}
@@ -367,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             report.setdefault("modes", {})
         except ValueError:
             report = {"modes": {}}
-    report["modes"][args.mode] = result
+    report["modes"].update(results)
     report["what"] = ("Open-loop load, same schedule on Rasa's REST channel (floor) and through the "
                       "Telegram connector; see bench/telegram_bench.py and docs/telegram.md")
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

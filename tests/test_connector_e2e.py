@@ -19,6 +19,7 @@ import pytest_asyncio
 from connectors import messages
 from connectors.pseudonym import pseudonymise
 from connectors.store import ConnectorStore
+from tests.conftest import skip_or_fail
 from tests.fake_telegram import FakeTelegram
 from tests.stack import RasaStack, StackError, latest_model
 
@@ -43,7 +44,7 @@ async def stack(fake, tmp_path_factory):
     try:
         latest_model()
     except StackError as exc:
-        pytest.skip(str(exc))
+        skip_or_fail(str(exc))
     s = RasaStack(env={
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_API_BASE_URL": fake.base_url,

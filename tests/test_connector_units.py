@@ -33,6 +33,7 @@ from connectors.telegram import (
     TelegramSettings,
     make_bot,
 )
+from tests.conftest import skip_or_fail
 from tests.fake_telegram import FakeTelegram
 
 REPO = Path(__file__).resolve().parents[1]
@@ -244,7 +245,7 @@ async def store(request, tmp_path):
     else:
         url = _postgres_url()
         if url is None:
-            pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432 (db test, user postgres)")
+            skip_or_fail("PostgreSQL not reachable on 127.0.0.1:5432 (db test, user postgres)")
     s = ConnectorStore(url)
     await s.open()
     if request.param == "postgresql":
@@ -667,3 +668,34 @@ async def test_recovery_resends_a_saved_turn_instead_of_running_it_again(fake, t
         assert await rt.store.update_status(6000) == "done"
     finally:
         await rt.stop()
+
+
+def test_speedup_validates_action_results_like_rasa():
+    import jsonschema
+    from rasa.core.actions.action import RemoteAction
+
+    from connectors import speedups
+
+    before = RemoteAction._validate_action_result  # maybe patched by an earlier test already
+    original = getattr(before, "__wrapped__", before)  # Rasa's own function
+    action = RemoteAction.__new__(RemoteAction)  # only its static schema is used
+    try:
+        RemoteAction._validate_action_result = original
+        assert speedups.apply() is True
+        assert speedups.apply() is False  # idempotent
+        patched = RemoteAction._validate_action_result
+        assert patched is not original
+        good = {"events": [{"event": "slot", "name": "language", "value": "fr"},
+                           {"event": "bot", "text": "salut", "data": {}, "metadata": {}}],
+                "responses": [{"text": "hello"}]}
+        assert patched(action, good) is True
+        assert original(action, good) is True
+        for bad in ({"events": [{"event": "no_such_event"}]}, {"events": "x"},
+                    {"responses": [1]}):
+            with pytest.raises(jsonschema.ValidationError) as mine:
+                patched(action, bad)
+            with pytest.raises(jsonschema.ValidationError) as theirs:
+                original(action, bad)
+            assert mine.value.message == theirs.value.message
+    finally:
+        RemoteAction._validate_action_result = before

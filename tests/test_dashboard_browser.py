@@ -23,6 +23,7 @@ from dashboard.testing import (
     slot_event,
     user_event,
 )
+from tests.conftest import skip_or_fail  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -38,7 +39,7 @@ def launch_browser():
     res = subprocess.run(["bash", str(ROOT / "scripts" / "ensure_browser.sh")], capture_output=True,
                          text=True, timeout=1200)
     if res.returncode != 0:
-        pytest.skip("Chromium is not available: " + (res.stderr.strip()[-600:] or "ensure_browser.sh failed"))
+        skip_or_fail("Chromium is not available: " + (res.stderr.strip()[-600:] or "ensure_browser.sh failed"))
     from playwright.sync_api import sync_playwright
 
     pw = sync_playwright().start()

@@ -18,6 +18,7 @@ from dashboard.app import create_app
 from dashboard.config import Settings
 from dashboard.keys import DB
 from dashboard.testing import LiveServer
+from tests.conftest import skip_or_fail
 from tests.fake_telegram import FakeTelegram, free_port
 from tests.stack import RasaStack, StackError, latest_model
 from tests.test_dashboard_browser import PASSWORD, launch_browser, log_in, shot
@@ -33,7 +34,7 @@ def world(tmp_path_factory):
     try:
         latest_model()
     except StackError as exc:
-        pytest.skip(str(exc))
+        skip_or_fail(str(exc))
     pw, browser = launch_browser()
     loop = LiveServer()
     fake = FakeTelegram(token=TOKEN)

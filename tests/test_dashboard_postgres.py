@@ -17,6 +17,7 @@ from dashboard import db as tables
 from dashboard.app import create_app
 from dashboard.keys import DB, SETTINGS
 from dashboard.testing import add_events, make_settings, make_tracker, slot_event, user_event
+from tests.conftest import skip_or_fail
 
 pytestmark = pytest.mark.asyncio
 auth.use_fast_hashing_for_tests()
@@ -31,7 +32,7 @@ def _pg_or_skip() -> sa.engine.Engine:
         with engine.connect():
             pass
     except Exception as exc:  # any driver error means: no server here
-        pytest.skip(f"PostgreSQL at {PG} is not reachable ({type(exc).__name__}); "
+        skip_or_fail(f"PostgreSQL at {PG} is not reachable ({type(exc).__name__}); "
                     "start it to run the PostgreSQL tests")
     return engine
 
