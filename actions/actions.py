@@ -71,12 +71,12 @@ def crisis_category(tracker: Tracker) -> Optional[str]:
 
 def country_buttons(language: str) -> List[Dict[str, str]]:
     codes = ["FR", "BE", "CA", "UK", "IE", "DE", "NL", "AT", "SE", "US", "AU", "OTHER"]
-    return [
-        {"title": library.country_name(c, language).replace("the ", "").capitalize() if c != "OTHER"
-         else library.country_name(c, language).capitalize(),
-         "payload": f'/inform_country{{"country":"{c}"}}'}
-        for c in codes
-    ]
+    def label(code: str) -> str:
+        name = library.country_name(code, language)
+        name = name[4:] if name.startswith("the ") else name
+        return name[:1].upper() + name[1:]
+
+    return [{"title": label(c), "payload": f'/inform_country{{"country":"{c}"}}'} for c in codes]
 
 
 def crisis_messages(category: str, language: str, country: Optional[str]) -> List[Dict[str, Any]]:

@@ -67,6 +67,6 @@ def detect_language(
         return fallback, 0.0
     lang = "fr" if fr > en else "en"
     confidence = abs(en - fr) / total
-    if previous and lang != previous and (confidence < 0.34 or total < 3):
+    if previous and lang != previous and (confidence < 0.34 or total < 2):
         return previous, confidence  # mixed message: don't flip on a slight majority
     return lang, confidence

@@ -35,9 +35,9 @@ def commands(env: Dict[str, str]) -> Dict[str, List[str]]:
     }
 
 
-def wait_http(url: str, timeout: float) -> bool:
+def wait_http(url: str, timeout: float, should_stop=lambda: False) -> bool:
     deadline = time.time() + timeout
-    while time.time() < deadline:
+    while time.time() < deadline and not should_stop():
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (loopback only)
                 if resp.status < 500:
@@ -68,25 +68,40 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
 
-    signal.signal(signal.SIGTERM, lambda *a: (stop_all(), sys.exit(0)))
+    interrupted = False
+
+    def on_signal(*_args: object) -> None:
+        nonlocal interrupted
+        interrupted = True
+
+    # Ctrl-C reaches the whole process group: note it, stop everything in order, exit 0.
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     try:
         for name, cmd in commands(env).items():
             procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env)
         print("[run] starting: action server :%s, Rasa :%s, dashboard :%s (Rasa takes ~1 min)"
               % (env["ACTION_PORT"], env["RASA_PORT"], env["DASHBOARD_PORT"]), flush=True)
-        if wait_http(f"http://127.0.0.1:{env['RASA_PORT']}/", 240):
+        def gone() -> bool:
+            return interrupted or any(p.poll() is not None for p in procs.values())
+
+        if wait_http(f"http://127.0.0.1:{env['RASA_PORT']}/", 240, gone) and not interrupted:
             print(f"[run] ready. Dashboard and test chat: http://127.0.0.1:{env['DASHBOARD_PORT']}/"
                   "  (first admin password: state/initial_admin_password)", flush=True)
             if not env.get("TELEGRAM_BOT_TOKEN"):
                 print("[run] Telegram is off (no TELEGRAM_BOT_TOKEN): use the test chat.", flush=True)
         while True:
+            if interrupted:
+                print("\n[run] stopping...", flush=True)
+                stop_all()
+                return 0
             for name, proc in procs.items():
                 code = proc.poll()
-                if code is not None:
+                if code is not None and not interrupted:
                     print(f"[run] {name} exited with {code}; stopping everything", file=sys.stderr)
                     stop_all()
                     return code or 1
-            time.sleep(1)
+            time.sleep(0.5)
     except KeyboardInterrupt:
         print("\n[run] stopping...", flush=True)
         stop_all()

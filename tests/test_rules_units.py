@@ -114,3 +114,8 @@ def test_short_messages_need_more_than_a_hint():
     ranking = [{"name": "out_of_scope", "confidence": 0.6}, {"name": "crisis_self_harm", "confidence": 0.3}]
     assert "crisis" not in decide(no_hit(), ranking, 0.2, n_tokens=3)
     assert "crisis" in decide(no_hit(), ranking, 0.2, n_tokens=8)
+
+
+def test_clear_switch_of_language_is_followed():
+    assert detect_language("jveux plus vivre sérieux", previous="en")[0] == "fr"
+    assert detect_language("i dont wanna live anymore", previous="fr")[0] == "en"
