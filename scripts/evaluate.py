@@ -69,8 +69,10 @@ async def predict(texts: List[str]) -> List[Dict]:
     import logging
 
     from rasa.core.agent import load_agent
+    from rasa.utils.log_utils import configure_structlog
 
     logging.getLogger("rasa").setLevel(logging.WARNING)
+    configure_structlog(logging.WARNING)  # Rasa's debug structlog would print every message text
 
     agent = await load_agent(model_path=str(ROOT / "models" / "current.tar.gz"))
     return [await agent.parse_message(text) for text in texts]

@@ -648,3 +648,29 @@ def test_false_alarms_on_other_intents(lexicon: CrisisLexicon) -> None:
     # No figurative look-alike (out_of_scope) may ever trigger a crisis.
     assert [t for t, a in out_of_scope if a.hit] == []
     assert rate <= FALSE_ALARM_CEILING
+
+
+V21_POSITIVES = [
+    ("je vais descendre mon beau-père ce soir", "violence_intent"),
+    ("je vais empoisonner la bouffe de la cantine", "violence_intent"),
+    ("j'vais aller au cégep avec le gun", "violence_intent"),
+    ("wallah je vais le tuer ce bâtard, j'ai la lame sur moi", "violence_intent"),
+    ("demain je vais poignarder mon prof avec mon couteau", "violence_intent"),
+]
+V21_NEGATIVES = [
+    "je vais descendre mon pote à la gare ce soir",
+    "je vais tuer ce contrôle demain",
+    "je vais jamais empoisonner la bouffe de la cantine, t'inquiète",
+    "ma mère va me tuer si je rentre tard",
+]
+
+
+@pytest.mark.parametrize("text,category", V21_POSITIVES)
+def test_v21_explicit_french_threats(lexicon: CrisisLexicon, text: str, category: str) -> None:
+    assessment = lexicon.assess(text)
+    assert assessment.hit is not None and assessment.hit.category == category, text
+
+
+@pytest.mark.parametrize("text", V21_NEGATIVES)
+def test_v21_look_alikes(lexicon: CrisisLexicon, text: str) -> None:
+    assert lexicon.assess(text).hit is None, text
