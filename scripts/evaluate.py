@@ -209,6 +209,11 @@ def main() -> int:
         report[name]["excluded_as_seen_in_training"] = excluded[name]
     if args.cv_folds:
         report["cross_validation"] = cross_validation(args.cv_folds)
+        report["cross_validation"]["generated"] = report["generated"]
+    elif REPORT.exists():
+        previous = json.loads(REPORT.read_text()).get("cross_validation")
+        if previous:  # keep the last (slow) cross-validation, dated, rather than drop it
+            report["cross_validation"] = {**previous, "note": "from an earlier run (--cv-folds)"}
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text(json.dumps(report, indent=2, ensure_ascii=False))
     for name in sets:
