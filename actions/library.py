@@ -149,9 +149,8 @@ def render_entry(entry: Entry) -> str:
     """The message text: the idea, its source(s), and the open question."""
     parts = [entry.text]
     if entry.sources:
-        label = "Source" if entry.language == "en" else "Source"
         refs = "; ".join(f"{s.get('title', '').strip()} - {s.get('url', '').strip()}" for s in entry.sources[:2])
-        parts.append(f"{label} : {refs}" if entry.language == "fr" else f"{label}: {refs}")
+        parts.append(f"Source : {refs}" if entry.language == "fr" else f"Source: {refs}")
     if entry.question:
         parts.append(entry.question)
     return "\n\n".join(parts)

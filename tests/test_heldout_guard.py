@@ -2,18 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from components.textnorm import normalize
-from scripts.evaluate import HELDOUT_SETS, ROOT, load_examples
-
-
-def training_texts():
-    texts = set()
-    for path in sorted((ROOT / "data" / "nlu").glob("*.yml")):
-        for text, _i, _l in load_examples(path):
-            texts.add(normalize(re.sub(r"\[([^\]]+)\](\{[^}]*\}|\([^)]*\))", r"\1", text)))
-    return texts
+from scripts.evaluate import HELDOUT_SETS, ROOT, load_examples, training_texts
 
 
 def test_heldout_sets_exist_and_are_balanced():
