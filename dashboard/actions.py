@@ -8,9 +8,13 @@ import sqlalchemy as sa
 
 from . import db as t
 from .projection import erase_sender
+from .queries import needs_person, wait_from
 
 TAG_RE = re.compile(r"^[\w-]{1,40}$")
 MAX_NOTE = 4000
+# Holds an assignment for the few milliseconds of an automatic hand-back, so that no worker's
+# claim or take-over interleaves with it. Never a real worker id (those start at 1).
+SYSTEM_WORKER_ID = 0
 
 
 def conversation_exists(engine, sender_id: str) -> bool:
@@ -30,16 +34,77 @@ def claim(engine, sender_id: str, worker_id: int) -> bool:
     return True
 
 
-def release(engine, sender_id: str) -> None:
-    with engine.begin() as conn:
-        conn.execute(t.assignments.delete().where(t.assignments.c.sender_id == sender_id))
+def _resolved(c):
+    """Values that end the current escalation episode: everything projected so far is handled
+    (events not projected yet count as later, so a crisis that is still in flight re-opens it)."""
+    return {"esc_resolved_id": c.c.last_event_id, "claim_ended_at": None, "overdue_at": None}
 
 
-def close(engine, sender_id: str) -> None:
+def release(engine, sender_id: str, now: float | None = None, resolve: bool = False) -> None:
+    """End the claim. ``resolve`` (a worker's hand-back): the escalation is dealt with. Otherwise
+    it goes back to the pool and, if it still needs a person, its wait starts again now."""
     c = t.conversations
     with engine.begin() as conn:
-        conn.execute(c.update().where(c.c.sender_id == sender_id).values(closed_at=time.time()))
+        gone = conn.execute(t.assignments.delete().where(t.assignments.c.sender_id == sender_id)).rowcount
+        if resolve:
+            conn.execute(c.update().where(c.c.sender_id == sender_id).values(_resolved(c)))
+        elif gone:
+            conn.execute(c.update().where(c.c.sender_id == sender_id).values(
+                claim_ended_at=time.time() if now is None else now))
+
+
+def release_all_of(engine, worker_id: int, now: float | None = None) -> list[str]:
+    """A disabled worker's claims go back to the pool (nobody would ever answer them)."""
+    a, c = t.assignments, t.conversations
+    with engine.begin() as conn:
+        senders = [r[0] for r in conn.execute(sa.select(a.c.sender_id).where(a.c.worker_id == worker_id))]
+        if senders:
+            conn.execute(a.delete().where(a.c.worker_id == worker_id))
+            conn.execute(c.update().where(c.c.sender_id.in_(senders)).values(
+                claim_ended_at=time.time() if now is None else now))
+    return senders
+
+
+def close(engine, sender_id: str, now: float | None = None) -> None:
+    c = t.conversations
+    with engine.begin() as conn:
+        conn.execute(c.update().where(c.c.sender_id == sender_id).values(
+            _resolved(c) | {"closed_at": time.time() if now is None else now}))
         conn.execute(t.assignments.delete().where(t.assignments.c.sender_id == sender_id))
+
+
+def lock_for_hand_back(engine, sender_id: str, now: float, timeout: float) -> bool:
+    """Hold the conversation for an automatic hand-back if, checked again now, it is still paused,
+    unclaimed and overdue. False when a worker got there first."""
+    c, a = t.conversations, t.assignments
+    with engine.begin() as conn:
+        if conn.execute(sa.select(a.c.sender_id).where(a.c.sender_id == sender_id)).first() is not None:
+            return False
+        row = conn.execute(sa.select(c).where(c.c.sender_id == sender_id)).first()
+        if row is None:
+            return False
+        row = dict(row._mapping) | {"claimed_by_id": None}
+        since = wait_from(row)
+        if not (row["paused"] and needs_person(row) and since is not None and now - since >= timeout):
+            return False
+        conn.execute(a.insert().values(sender_id=sender_id, worker_id=SYSTEM_WORKER_ID, claimed_at=now))
+    return True
+
+
+def unlock(engine, sender_id: str | None = None) -> None:
+    """Drop the automatic hand-back's hold (all of them at start, after a crash)."""
+    a = t.assignments
+    cond = [a.c.worker_id == SYSTEM_WORKER_ID]
+    if sender_id is not None:
+        cond.append(a.c.sender_id == sender_id)
+    with engine.begin() as conn:
+        conn.execute(a.delete().where(*cond))
+
+
+def mark_overdue(engine, sender_id: str, now: float) -> None:
+    c = t.conversations
+    with engine.begin() as conn:
+        conn.execute(c.update().where(c.c.sender_id == sender_id).values(overdue_at=now))
 
 
 def reopen(engine, sender_id: str) -> None:

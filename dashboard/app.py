@@ -15,9 +15,12 @@ from . import actions, auth
 from .config import Settings
 from .content import SuggestionLibrary
 from .db import Database
+from .escalations import EscalationWatch
 from .keys import (
     BROADCASTER,
     DB,
+    ESCALATION_TASK,
+    ESCALATIONS,
     HTTP,
     PROJECTION_TASK,
     PROJECTOR,
@@ -25,7 +28,8 @@ from .keys import (
     SUGGESTIONS,
 )
 from .projection import Broadcaster, Projector
-from .queries import fmt_time
+from .queries import fmt_duration, fmt_time
+from .rasa_client import RasaClient
 from .routes import setup_routes
 
 logger = logging.getLogger(__name__)
@@ -39,7 +43,13 @@ def _startup(settings: Settings, database: Database, projector: Projector) -> Pa
     # Reconcile: conversations erased while the dashboard was down.
     for sender in projector.reconcile():
         actions.erase(database.engine, sender, "reconcile")
+    actions.unlock(database.engine)  # an automatic hand-back cut short by a crash or a stop
     return created
+
+
+def rasa_client(app: web.Application) -> RasaClient:
+    s = app[SETTINGS]
+    return RasaClient(app[HTTP], s.rasa_url, s.rasa_api_token, s.http_timeout)
 
 
 async def _resources(app: web.Application):
@@ -57,14 +67,20 @@ async def _resources(app: web.Application):
         app[PROJECTION_TASK] = asyncio.create_task(
             app[PROJECTOR].run(app[BROADCASTER], settings.poll_interval,
                                on_gone=lambda sender: actions.erase(database.engine, sender, "retention")))
+    app[ESCALATIONS] = EscalationWatch(database, app[PROJECTOR], app[BROADCASTER],
+                                       lambda: rasa_client(app), settings)
+    if settings.start_projection and settings.escalation_timeout > 0 \
+            and settings.escalation_check_interval > 0:
+        app[ESCALATION_TASK] = asyncio.create_task(app[ESCALATIONS].run(settings.escalation_check_interval))
     yield
     app[BROADCASTER].close()
-    if PROJECTION_TASK in app:
-        app[PROJECTION_TASK].cancel()
-        try:
-            await app[PROJECTION_TASK]
-        except asyncio.CancelledError:
-            pass
+    for key in (ESCALATION_TASK, PROJECTION_TASK):
+        if key in app:
+            app[key].cancel()
+            try:
+                await app[key]
+            except asyncio.CancelledError:
+                pass
     await app[HTTP].close()
     await asyncio.get_running_loop().run_in_executor(None, database.close)
 
@@ -82,6 +98,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True)
     env = aiohttp_jinja2.get_env(app)
     env.filters["ts"] = fmt_time
+    env.filters["duration"] = fmt_duration
     env.filters["pct"] = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"
     app.on_response_prepare.append(auth.add_security_headers)
     app.on_shutdown.append(_on_shutdown)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import os
 import secrets
@@ -235,6 +236,59 @@ def audit(engine, action: str, worker: Worker | None = None, sender_id: str | No
             ts=time.time(), worker_id=worker.id if worker else None,
             username=(worker.username if worker else username), action=action[:40],
             sender_id=sender_id, detail=(detail or None) and detail[:255]))
+
+
+# --- client address behind reverse proxies ----------------------------------------------------
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _parse_ip(value: str | None) -> IPAddress | None:
+    """An address from a peer or an X-Forwarded-For entry ("1.2.3.4", "1.2.3.4:567", "::1",
+    "[::1]:567"); IPv4-mapped IPv6 becomes IPv4. None for anything else ("unknown", "_hidden")."""
+    value = (value or "").strip()
+    if value.startswith("["):
+        value = value[1:].split("]", 1)[0]
+    elif value.count(":") == 1:  # IPv4 with a port
+        value = value.split(":", 1)[0]
+    try:
+        addr = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def _is_trusted(addr: IPAddress, trusted) -> bool:
+    return any(addr.version == net.version and addr in net for net in trusted)
+
+
+def client_address(request: web.Request) -> str:
+    """The address login throttling and the audit log attribute a request to.
+
+    The direct peer, unless it is one of ``DASHBOARD_TRUSTED_PROXIES``: then X-Forwarded-For is
+    read from the right, skipping the trusted proxies, and the first address that is not one of
+    them is the client. Everything left of it could have been written by the client, so it is
+    never looked at. An entry that is not an address stops the walk at the last trusted hop."""
+    peer = request.remote or "unknown"
+    trusted = request.app[SETTINGS].trusted_proxies
+    if not trusted:
+        return peer
+    current = _parse_ip(peer)
+    if current is None or not _is_trusted(current, trusted):
+        return peer
+    hops = [h for line in request.headers.getall("X-Forwarded-For", []) for h in line.split(",")]
+    for hop in reversed(hops):
+        if not hop.strip():
+            continue
+        addr = _parse_ip(hop)
+        if addr is None:
+            break
+        current = addr
+        if not _is_trusted(addr, trusted):
+            break
+    return str(current)
 
 
 # --- middlewares ------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Dashboard settings, read from the environment (never at import time)."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,40 @@ def resolve_db_url(url: str, root: Path = REPO_ROOT) -> str:
         if rest and rest != ":memory:" and not rest.startswith("file:"):
             return prefix + str((root / rest).resolve())
     return url
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(value: str) -> tuple[Network, ...]:
+    """``"10.0.0.1, 192.168.0.0/16, ::1"`` -> networks. A wrong entry is an error at start: a
+    proxy list that silently trusts less (or more) than written is worse than a refusal."""
+    nets = []
+    for item in (value or "").replace(";", ",").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"DASHBOARD_TRUSTED_PROXIES: {item!r} is not an IP address or CIDR") from None
+    return tuple(nets)
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from None
+    return max(0.0, value)
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    return raw in _TRUE if raw else default
 
 
 @dataclass
@@ -48,6 +84,15 @@ class Settings:
     throttle_per_ip: int = 20
     create_initial_admin: bool = True
     start_projection: bool = True
+    # Unclaimed escalations: overdue after this many seconds (0 turns the watch off); a paused
+    # conversation nobody has claimed is then handed back to the bot (when hand_back is on).
+    escalation_timeout: float = 15 * 60
+    escalation_hand_back: bool = True
+    escalation_check_interval: float = 15.0  # seconds between checks; 0 = no background task
+    # Reverse proxies whose X-Forwarded-For is believed (empty: nobody's).
+    trusted_proxies: tuple[Network, ...] = ()
+    # Wall clock of the dashboard's own decisions (tests move it instead of sleeping).
+    clock: Callable[[], float] = time.time
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -70,4 +115,7 @@ class Settings:
             operator_name=env.get("OPERATOR_NAME", "Outreach team"),
             pseudonym_key=env.get("PSEUDONYM_KEY", ""),
             state_dir=state_dir,
+            escalation_timeout=_seconds(env, "DASHBOARD_ESCALATION_TIMEOUT_S", 15 * 60),
+            escalation_hand_back=_flag(env, "DASHBOARD_ESCALATION_HAND_BACK", True),
+            trusted_proxies=parse_networks(env.get("DASHBOARD_TRUSTED_PROXIES", "")),
         )

@@ -104,7 +104,18 @@ conversations = sa.Table(
     sa.Column("first_worker_ts", sa.Float),
     sa.Column("handoffs", sa.Integer),
     sa.Column("closed_at", sa.Float),
+    # escalation episode (projection-owned, migration 2)
+    sa.Column("esc_start_ts", sa.Float),
+    sa.Column("esc_start_id", sa.Integer),
+    sa.Column("esc_last_ts", sa.Float),
+    sa.Column("esc_last_id", sa.Integer),
+    # dashboard-owned (never written by the projection, like closed_at)
+    sa.Column("esc_resolved_id", sa.Integer),
+    sa.Column("claim_ended_at", sa.Float),
+    sa.Column("overdue_at", sa.Float),
 )
+# Columns of ``conversations`` that only the dashboard's actions write; the projection keeps them.
+DASHBOARD_OWNED = ("closed_at", "esc_resolved_id", "claim_ended_at", "overdue_at")
 projection_state = sa.Table(
     "projection_state", meta,
     sa.Column("key", sa.String(32), primary_key=True),

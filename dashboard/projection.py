@@ -73,7 +73,19 @@ def new_row(sender_id: str, ts: float, event_id: int) -> dict[str, Any]:
         "themes_seen": "[]", "language": None, "paused": False, "paused_since": None,
         "human_requested": False, "crisis_category": None, "crisis_ts": None, "n_crisis": 0,
         "escalated_ts": None, "first_worker_ts": None, "handoffs": 0, "closed_at": None,
+        "esc_start_ts": None, "esc_start_id": None, "esc_last_ts": None, "esc_last_id": None,
     }
+
+
+def _signal(row: dict[str, Any], event_id: int, ts: float) -> None:
+    """Something that needs a person happened (a request, a crisis, a pause, a message to a paused
+    bot). It opens a new escalation episode unless one is open: the episode's start is what the
+    overdue clock counts from. A worker's hand-back or close resolves it (``esc_resolved_id``, written
+    by the dashboard and only read here)."""
+    resolved = row.get("esc_resolved_id") or 0
+    if row.get("esc_start_id") is None or row["esc_start_id"] <= resolved:
+        row["esc_start_id"], row["esc_start_ts"] = event_id, ts
+    row["esc_last_id"], row["esc_last_ts"] = event_id, ts
 
 
 def _add_theme(row: dict[str, Any], theme: str) -> None:
@@ -91,6 +103,9 @@ def apply_event(row: dict[str, Any], event_id: int, type_name: str, ts: float,
     row["last_event_id"] = max(row["last_event_id"] or 0, event_id)
     crisis = None
     if type_name == "user":
+        row.pop("_session_start", None)
+        if row["paused"]:  # the bot will not answer: this person waits for a human
+            _signal(row, event_id, ts)
         row["n_user"] += 1
         row["last_user_ts"] = ts
         intent = user_intent(data, intent_name)
@@ -104,6 +119,7 @@ def apply_event(row: dict[str, Any], event_id: int, type_name: str, ts: float,
             row["n_crisis"] += 1
             row["risk_level"], row["risk_rank"] = "critical", RISK_RANK["critical"]
             row["escalated_ts"] = row["escalated_ts"] or ts
+            _signal(row, event_id, ts)
     elif type_name == "bot":
         if is_worker_message(data):
             row["n_worker"] += 1
@@ -126,6 +142,8 @@ def apply_event(row: dict[str, Any], event_id: int, type_name: str, ts: float,
             row["human_requested"] = bool(value)
             if value:
                 row["escalated_ts"] = row["escalated_ts"] or ts
+                if not row.get("_session_start"):  # not the carry-over copy of a new session
+                    _signal(row, event_id, ts)
         elif name == "crisis_category" and value:
             row["crisis_category"] = str(value)[:32]
     elif type_name == "pause":
@@ -133,11 +151,17 @@ def apply_event(row: dict[str, Any], event_id: int, type_name: str, ts: float,
             row["handoffs"] += 1
         row["paused"], row["paused_since"] = True, ts
         row["escalated_ts"] = row["escalated_ts"] or ts
+        _signal(row, event_id, ts)
     elif type_name == "resume":
         row["paused"], row["paused_since"] = False, None
     elif type_name == "restart":
         row["paused"], row["paused_since"] = False, None
         row["human_requested"] = False
+        if row.get("crisis_ts") is None:  # the person started over; a crisis stays open
+            row["esc_start_id"] = row["esc_start_ts"] = None
+    elif type_name == "session_started":
+        # Rasa copies the slots into the new session right after this event (carry-over)
+        row["_session_start"] = True
     return crisis
 
 
@@ -241,11 +265,14 @@ class Projector:
                         result["crises"].append({"sender_id": sender, "category": crisis})
                 (inserts if is_new else updates).append(current)
                 result["changed"].append(sender)
+            for row in inserts + updates:  # transient markers are not columns
+                row.pop("_session_start", None)
             if inserts:
                 conn.execute(conv.insert(), inserts)
             if updates:
                 stmt = conv.update().where(conv.c.sender_id == sa.bindparam("b_sender")).values(
-                    {c: sa.bindparam("b_" + c) for c in COLUMNS if c not in ("sender_id", "closed_at")})
+                    {c: sa.bindparam("b_" + c) for c in COLUMNS
+                     if c != "sender_id" and c not in tables.DASHBOARD_OWNED})
                 conn.execute(stmt, [{"b_" + k: v for k, v in u.items()} | {"b_sender": u["sender_id"]}
                                     for u in updates])
             self._set_last(conn, rows[-1].id)

@@ -30,6 +30,82 @@ def _closed(c):
                    sa.or_(c.last_user_ts.is_(None), c.last_user_ts <= c.closed_at))
 
 
+# --- escalations ------------------------------------------------------------------------------
+# "Needs a person": an escalation (the person asked for one, a crisis, or the bot is paused) whose
+# latest signal came after the last resolution (a worker's hand-back or close), that nobody has
+# claimed and that is not closed. Its wait runs from the start of the episode, or from the moment
+# the last claim ended when that is later. The SQL and the Python versions below must agree.
+
+def _needs_person(c, a):
+    return sa.and_(a.sender_id.is_(None), sa.not_(_closed(c)), c.esc_last_id.isnot(None),
+                   c.esc_last_id > sa.func.coalesce(c.esc_resolved_id, 0),
+                   sa.or_(c.human_requested.is_(True), c.crisis_ts.isnot(None), c.paused.is_(True)))
+
+
+def _wait_from(c):
+    start = sa.case((sa.and_(c.esc_start_id.isnot(None),
+                             c.esc_start_id > sa.func.coalesce(c.esc_resolved_id, 0)), c.esc_start_ts),
+                    else_=c.esc_last_ts)
+    return sa.case((sa.and_(c.claim_ended_at.isnot(None), c.claim_ended_at > start), c.claim_ended_at),
+                   else_=start)
+
+
+def needs_person(row: dict[str, Any]) -> bool:
+    """Python twin of ``_needs_person`` for one row (with ``claimed_by_id`` from the join)."""
+    resolved = row.get("esc_resolved_id") or 0
+    return (row.get("claimed_by_id") is None and status_of(row) != "closed"
+            and row.get("esc_last_id") is not None and row["esc_last_id"] > resolved
+            and bool(row.get("human_requested") or row.get("crisis_ts") is not None or row.get("paused")))
+
+
+def wait_from(row: dict[str, Any]) -> float | None:
+    """Python twin of ``_wait_from``."""
+    resolved = row.get("esc_resolved_id") or 0
+    start = row.get("esc_start_ts") if (row.get("esc_start_id") is not None
+                                        and row["esc_start_id"] > resolved) else row.get("esc_last_ts")
+    ended = row.get("claim_ended_at")
+    if ended is not None and (start is None or ended > start):
+        return ended
+    return start
+
+
+def add_wait(row: dict[str, Any], unclaimed: bool, now: float, timeout: float) -> None:
+    """Set ``unclaimed``, ``waited_s`` and ``overdue`` on a row for the templates."""
+    since = wait_from(row) if unclaimed else None
+    row["unclaimed"] = unclaimed
+    row["waited_s"] = max(0.0, now - since) if since is not None else None
+    row["overdue"] = bool(unclaimed and timeout > 0 and row["waited_s"] is not None
+                          and row["waited_s"] >= timeout)
+
+
+def overdue_escalations(engine, now: float, timeout: float, limit: int = 500) -> list[dict[str, Any]]:
+    """Unclaimed escalations waiting for ``timeout`` seconds or more that need something done:
+    not flagged yet for this wait, or the bot is paused. Longest wait first."""
+    c, a = t.conversations, t.assignments
+    waited_since = _wait_from(c.c)
+    stmt = (sa.select(c.c.sender_id, c.c.paused, c.c.crisis_category, c.c.crisis_ts, c.c.risk_level,
+                      c.c.overdue_at, waited_since.label("wait_from"))
+            .select_from(c.outerjoin(a, a.c.sender_id == c.c.sender_id))
+            .where(_needs_person(c.c, a.c), waited_since <= now - timeout,
+                   sa.or_(c.c.overdue_at.is_(None), c.c.overdue_at < waited_since, c.c.paused.is_(True)))
+            .order_by(waited_since).limit(limit))
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    if s < 60:
+        return "under a minute"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
 def status_of(row: dict[str, Any]) -> str:
     closed_at = row.get("closed_at")
     if closed_at is not None and (row.get("last_user_ts") is None or row["last_user_ts"] <= closed_at):
@@ -51,10 +127,17 @@ def clean_filters(query: dict[str, str]) -> dict[str, str]:
         out["theme"] = theme
     if query.get("unclaimed") in ("1", "on", "true"):
         out["unclaimed"] = "1"
+    if query.get("overdue") in ("1", "on", "true"):
+        out["overdue"] = "1"
     return out
 
 
-def queue(engine, filters: dict[str, str], limit: int = 100) -> dict[str, Any]:
+def queue(engine, filters: dict[str, str], limit: int = 100, now: float | None = None,
+          timeout: float = 0.0) -> dict[str, Any]:
+    """The queue: unclaimed crisis escalations first, then the other overdue escalations (both
+    longest wait first, however many other conversations there are), then the rest by risk and
+    recency, ``limit`` rows in all."""
+    now = time.time() if now is None else now
     c, a, w = t.conversations, t.assignments, t.workers
     conds = []
     if "risk" in filters:
@@ -70,21 +153,35 @@ def queue(engine, filters: dict[str, str], limit: int = 100) -> dict[str, Any]:
         conds.extend([c.c.paused.is_(True), sa.not_(_closed(c.c))])
     elif status == "bot":
         conds.extend([c.c.paused.is_(False), sa.not_(_closed(c.c))])
-    unclaimed_cond = sa.and_(sa.or_(c.c.human_requested.is_(True), c.c.crisis_ts.isnot(None)),
-                             a.c.sender_id.is_(None), sa.not_(_closed(c.c)))
+    unclaimed_cond = _needs_person(c.c, a.c)
+    waited_since = _wait_from(c.c)
+    overdue_cond = sa.and_(unclaimed_cond, waited_since <= now - timeout) if timeout > 0 else sa.false()
     if filters.get("unclaimed"):
         conds.append(unclaimed_cond)
+    if filters.get("overdue"):
+        conds.append(overdue_cond)
     joined = c.outerjoin(a, a.c.sender_id == c.c.sender_id).outerjoin(w, w.c.id == a.c.worker_id)
-    stmt = (sa.select(c, w.c.username.label("claimed_by"), unclaimed_cond.label("unclaimed"))
-            .select_from(joined).where(*conds)
+    columns = (c, w.c.username.label("claimed_by"), unclaimed_cond.label("unclaimed"))
+    # pinned: an unclaimed crisis or an overdue escalation never falls below the first page
+    pinned_stmt = (sa.select(*columns).select_from(joined)
+                   .where(*conds, unclaimed_cond, sa.or_(c.c.crisis_ts.isnot(None), overdue_cond))
+                   .order_by(sa.case((c.c.crisis_ts.isnot(None), 1), else_=0).desc(), waited_since)
+                   .limit(limit))
+    stmt = (sa.select(*columns).select_from(joined).where(*conds)
             .order_by(c.c.risk_rank.desc(), c.c.last_ts.desc()).limit(limit))
     with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+        pinned = [dict(r._mapping) for r in conn.execute(pinned_stmt)]
+        seen = {r["sender_id"] for r in pinned}
+        rows = pinned + [r for r in (dict(r._mapping) for r in conn.execute(stmt))
+                         if r["sender_id"] not in seen][:max(0, limit - len(pinned))]
         by_risk = dict(conn.execute(sa.select(c.c.risk_level, sa.func.count())
                                     .group_by(c.c.risk_level)).all())
         total = sum(by_risk.values())
         n_unclaimed = conn.execute(sa.select(sa.func.count()).select_from(
             c.outerjoin(a, a.c.sender_id == c.c.sender_id)).where(unclaimed_cond)).scalar()
+        n_overdue = conn.execute(sa.select(sa.func.count()).select_from(
+            c.outerjoin(a, a.c.sender_id == c.c.sender_id)).where(overdue_cond)).scalar() \
+            if timeout > 0 else 0
         n_human = conn.execute(sa.select(sa.func.count()).select_from(c).where(
             c.c.paused.is_(True), sa.not_(_closed(c.c)))).scalar()
         n_matching = conn.execute(sa.select(sa.func.count()).select_from(joined).where(*conds)).scalar() \
@@ -94,13 +191,14 @@ def queue(engine, filters: dict[str, str], limit: int = 100) -> dict[str, Any]:
     for r in rows:
         r["status"] = status_of(r)
         r["reasons"] = json.loads(r.get("risk_reasons") or "[]")
-        r["unclaimed"] = bool(r["unclaimed"])
+        add_wait(r, bool(r["unclaimed"]), now, timeout)
     return {"rows": rows, "total": total, "matching": n_matching, "unclaimed": n_unclaimed,
-            "human": n_human, "by_risk": {lvl: by_risk.get(lvl, 0) for lvl in reversed(RISK_LEVELS)},
+            "overdue": n_overdue, "timeout": timeout, "human": n_human, "by_risk": {lvl: by_risk.get(lvl, 0) for lvl in reversed(RISK_LEVELS)},
             "themes": themes}
 
 
-def conversation(engine, sender_id: str) -> dict[str, Any] | None:
+def conversation(engine, sender_id: str, now: float | None = None,
+                 timeout: float = 0.0) -> dict[str, Any] | None:
     c, a, w = t.conversations, t.assignments, t.workers
     with engine.connect() as conn:
         row = conn.execute(
@@ -119,6 +217,7 @@ def conversation(engine, sender_id: str) -> dict[str, Any] | None:
             sa.select(t.tags.c.tag).where(t.tags.c.sender_id == sender_id).order_by(t.tags.c.tag))]
     out["status"] = status_of(out)
     out["reasons"] = json.loads(out.get("risk_reasons") or "[]")
+    add_wait(out, needs_person(out), time.time() if now is None else now, timeout)
     return out
 
 

@@ -75,6 +75,21 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+class FakeClock:
+    """A wall clock that only moves when told (``Settings.clock``): tests of timeouts jump
+    ahead instead of sleeping."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
 class FakeRasa:
     """Rasa's HTTP API as the dashboard uses it. Writes the events to the tracker DB like Rasa."""
 

@@ -36,7 +36,7 @@ NOTICES = {  # fixed texts only: nothing from the query string is reflected
     "too_long": f"A message has at most {MAX_MESSAGE} characters.",
     "rasa_down": "The bot server did not accept the request. Try again in a moment.",
     "worker_created": "Worker created.",
-    "worker_disabled": "Worker disabled and signed out.",
+    "worker_disabled": "Worker disabled and signed out; their claims went back to the queue.",
     "bad_input": "That input was not accepted; see the rules next to the field.",
 }
 
@@ -103,8 +103,9 @@ async def login(request: web.Request) -> web.Response:
         raise web.HTTPForbidden(text="This form has expired. Reload the login page and try again.")
     username = str(form.get("username") or "")[:64].strip()
     password = str(form.get("password") or "")[:256]
-    ip = request.remote or "unknown"
+    ip = auth.client_address(request)
     engine = database.engine
+    client = f"client={ip}"
 
     def again(message: str, status: int) -> web.Response:
         token = secrets.token_urlsafe(24)
@@ -115,19 +116,19 @@ async def login(request: web.Request) -> web.Response:
         return resp
 
     if await database.run(auth.throttled, engine, settings.secret_key, username, ip, settings):
-        await database.run(auth.audit, engine, "login_throttled", None, None, None, username)
+        await database.run(auth.audit, engine, "login_throttled", None, None, client, username)
         return again("Too many failed attempts. Wait 15 minutes, or ask an admin.", 429)
     row = await database.run(auth.authenticate, engine, username, password)
     if row is None:
         await database.run(auth.record_failure, engine, settings.secret_key, username, ip, settings)
-        await database.run(auth.audit, engine, "login_failed", None, None, None, username)
+        await database.run(auth.audit, engine, "login_failed", None, None, client, username)
         return again("Wrong username or password.", 401)
     await database.run(auth.clear_failures, engine, settings.secret_key, username)
     old = request.get("worker")
     if old is not None:  # a new session at every login (no fixation)
         await database.run(auth.end_session, engine, old.token_hash)
     token = await database.run(auth.start_session, engine, row["id"])
-    await database.run(auth.audit, engine, "login", None, None, None, row["username"])
+    await database.run(auth.audit, engine, "login", None, None, client, row["username"])
     resp = web.HTTPFound("/")
     auth.set_session_cookie(resp, settings, token)
     resp.del_cookie(auth.LOGIN_CSRF_COOKIE, path="/login")
@@ -145,21 +146,23 @@ async def logout(request: web.Request) -> web.Response:
 
 # --- queue ------------------------------------------------------------------------------------
 
-async def queue_page(request: web.Request) -> web.Response:
-    database = request.app[DB]
+async def _queue(request: web.Request) -> tuple[dict[str, Any], dict[str, str]]:
+    database, settings = request.app[DB], request.app[SETTINGS]
     filters = queries.clean_filters(dict(request.query))
-    data = await database.run(queries.queue, database.engine, filters,
-                              request.app[SETTINGS].queue_page_size)
+    data = await database.run(queries.queue, database.engine, filters, settings.queue_page_size,
+                              settings.clock(), settings.escalation_timeout)
+    return data, filters
+
+
+async def queue_page(request: web.Request) -> web.Response:
+    data, filters = await _queue(request)
     return render(request, "queue.html", {"q": data, "filters": filters,
                                           "risk_levels": list(reversed(queries.RISK_LEVELS)),
                                           "statuses": queries.STATUSES})
 
 
 async def queue_rows(request: web.Request) -> web.Response:
-    database = request.app[DB]
-    filters = queries.clean_filters(dict(request.query))
-    data = await database.run(queries.queue, database.engine, filters,
-                              request.app[SETTINGS].queue_page_size)
+    data, filters = await _queue(request)
     return render(request, "_queue_rows.html", {"q": data, "filters": filters})
 
 
@@ -194,8 +197,9 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
 # --- conversation -----------------------------------------------------------------------------
 
 async def _conversation_ctx(request: web.Request, sender: str) -> dict[str, Any]:
-    database = request.app[DB]
-    conv = await database.run(queries.conversation, database.engine, sender)
+    database, settings = request.app[DB], request.app[SETTINGS]
+    conv = await database.run(queries.conversation, database.engine, sender, settings.clock(),
+                              settings.escalation_timeout)
     if conv is None:
         raise web.HTTPNotFound(text="No such conversation (it may have been erased).")
     if await database.run(database.tracker_ready):
@@ -254,7 +258,7 @@ async def release(request: web.Request) -> web.Response:
     sender, database = sender_or_404(request), request.app[DB]
     if await _held_by_someone_else(request, sender):
         raise back(request, sender, "taken")
-    await database.run(actions.release, database.engine, sender)
+    await database.run(actions.release, database.engine, sender, request.app[SETTINGS].clock())
     await _audit(request, "release", sender)
     raise back(request, sender, "released")
 
@@ -291,8 +295,8 @@ async def hand_back(request: web.Request) -> web.Response:
         await rasa(request).resume(sender)
     except RasaError:
         raise back(request, sender, "rasa_down") from None
-    await database.run(actions.release, database.engine, sender)
-    await _refresh(request)
+    await _refresh(request)  # first: what came in before the resume is part of what was handled
+    await database.run(actions.release, database.engine, sender, request.app[SETTINGS].clock(), True)
     await _audit(request, "hand_back", sender)
     raise back(request, sender, "resumed")
 
@@ -327,7 +331,8 @@ async def close_conversation(request: web.Request) -> web.Response:
     sender, database = sender_or_404(request), request.app[DB]
     if await _held_by_someone_else(request, sender):
         raise back(request, sender, "taken")
-    await database.run(actions.close, database.engine, sender)
+    await _refresh(request)
+    await database.run(actions.close, database.engine, sender, request.app[SETTINGS].clock())
     await _audit(request, "close", sender)
     raise back(request, sender, "closed")
 
@@ -476,6 +481,9 @@ async def disable_worker(request: web.Request) -> web.Response:
 
     await database.run(auth.disable_worker, database.engine, worker_id)
     await _audit(request, "disable_worker", None, f"worker_id={worker_id}")
+    for sender in await database.run(actions.release_all_of, database.engine, worker_id,
+                                     request.app[SETTINGS].clock()):
+        await _audit(request, "release", sender, f"worker_id={worker_id} disabled")
     raise web.HTTPFound("/workers?n=worker_disabled")
 
 

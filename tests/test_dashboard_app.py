@@ -128,7 +128,7 @@ async def test_wrong_password_refused_and_audited(client):
     resp = await login(client, password="not the password at all")
     assert resp.status == 401
     assert "Wrong username or password" in await resp.text()
-    assert ("login_failed", "wendy", None, None) in audit_actions(client)
+    assert ("login_failed", "wendy", None, "client=127.0.0.1") in audit_actions(client)
 
 
 async def test_login_form_needs_its_csrf_token(client):
@@ -143,7 +143,7 @@ async def test_login_is_throttled_after_five_failures(client):
         assert (await login(client, password="wrong password here")).status == 401
     resp = await login(client)  # even the right password is refused while throttled
     assert resp.status == 429
-    assert ("login_throttled", "wendy", None, None) in audit_actions(client)
+    assert ("login_throttled", "wendy", None, "client=127.0.0.1") in audit_actions(client)
 
 
 async def test_logout_really_ends_the_session(client):

@@ -5,6 +5,7 @@ Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -15,11 +16,13 @@ from dashboard import auth
 from dashboard.app import create_app
 from dashboard.keys import DB
 from dashboard.testing import (
+    FakeClock,
     FakeRasa,
     LiveServer,
     add_events,
     make_settings,
     make_tracker,
+    simple_event,
     slot_event,
     user_event,
 )
@@ -60,9 +63,14 @@ def browser():
 
 
 @pytest.fixture
-def live(tmp_path):
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def live(tmp_path, clock):
     tracker = make_tracker(f"sqlite:///{tmp_path}/rasa.db")
-    settings = make_settings(tmp_path, poll_interval=0.5)
+    settings = make_settings(tmp_path, poll_interval=0.5, clock=clock, escalation_check_interval=0.2)
     server = LiveServer()
     fake = FakeRasa(tracker, settings.rasa_api_token)
     settings.rasa_url = server.start(lambda: fake.app)
@@ -170,4 +178,32 @@ def test_try_the_bot_page(browser, live):
     rest = [body for kind, body in live.fake.requests if kind == "rest"]
     assert [b["message"] for b in rest] == ["hello <b>bot</b>", "/help"]
     shot(page, "4-try-the-bot")
+    page.close()
+
+
+def test_overdue_escalation_is_announced_and_handed_back(browser, live, clock):
+    from playwright.sync_api import expect
+
+    now = clock.now
+    add_events(live.tracker, "tg-calm", user_event("hello", "greet", ts=now), slot_event("risk_level", "high", ts=now))
+    add_events(live.tracker, "tg-waiting", user_event("can I talk to a person?", "request_human", ts=now),
+               slot_event("human_requested", True, ts=now), simple_event("pause", ts=now))
+    page = browser.new_page()
+    console_errors: list = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    log_in(page, live.url)
+    expect(page.locator("#live-status")).to_have_text("Live updates: on")
+    row = page.locator("tr[data-sender='tg-waiting']")
+    expect(row).to_contain_text("needs a person")
+    expect(page.locator("#overdue-alert")).to_be_hidden()
+
+    clock.advance(16 * 60)  # nobody claimed it for 16 minutes
+    expect(page.locator("#overdue-alert")).to_be_visible(timeout=3000)
+    expect(page.locator("#overdue-alert")).to_contain_text("tg-waiting (16 min)")
+    expect(row).to_have_class(re.compile(r"\bunclaimed overdue\b"), timeout=3000)
+    expect(row).to_contain_text("bot")  # handed back: the person gets answers again
+    assert ("tracker_events", {"event": "resume"}) in live.fake.requests
+    expect(page.locator("table.queue tbody tr").first).to_have_attribute("data-sender", "tg-waiting")
+    shot(page, "5-overdue-handed-back")
+    assert not [e for e in console_errors if "Content Security Policy" in e], console_errors
     page.close()

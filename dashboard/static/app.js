@@ -60,6 +60,28 @@
     if (document.title.indexOf("CRISIS") !== 0) { document.title = "CRISIS · " + document.title; }
   }
 
+  function minutes(seconds) {
+    var m = Math.floor((seconds || 0) / 60);
+    return m < 60 ? m + " min" : Math.floor(m / 60) + " h " + (m % 60) + " min";
+  }
+
+  function showOverdue(items) {
+    var alertBox = $("#overdue-alert");
+    if (!alertBox || !items || !items.length) { return; }
+    alertBox.textContent = "";
+    var strong = document.createElement("strong");
+    strong.textContent = "Waiting too long for a person: ";
+    alertBox.appendChild(strong);
+    items.forEach(function (c, i) {
+      var a = document.createElement("a");
+      a.href = "/c/" + encodeURIComponent(c.sender_id);
+      a.textContent = c.sender_id + " (" + minutes(c.waited_s) + (c.category ? ", crisis: " + c.category : "") + ")";
+      if (i) { alertBox.appendChild(document.createTextNode(", ")); }
+      alertBox.appendChild(a);
+    });
+    alertBox.hidden = false;
+  }
+
   function connect() {
     if (!csrf || !window.EventSource) { return; }
     var status = $("#live-status");
@@ -69,8 +91,11 @@
       var msg = {};
       try { msg = JSON.parse(ev.data); } catch (e) { /* ignore */ }
       showCrises(msg.crises);
+      showOverdue(msg.overdue);
       refresh();
     });
+    // waiting times grow without any event: redraw them every minute
+    if ($("#queue")) { setInterval(refresh, 60000); }
     es.onerror = function () { if (status) { status.textContent = "Live updates: reconnecting…"; } };
   }
 
