@@ -9,14 +9,19 @@ epoch here. The fitted pipeline is our own training output, stored with joblib b
 
 from __future__ import annotations
 
-from typing import Any, Dict, Text
+from typing import Any, Dict, List, Text
 
 import joblib
+import numpy as np
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+from scipy.sparse import csr_matrix, hstack, vstack
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.pipeline import Pipeline
 
@@ -34,6 +39,37 @@ class LinearIntentClassifier(LogisticRegressionClassifier):
         regression = self.clf
         regression.set_params(C=float(self.config.get("C", 30.0)), max_iter=int(self.config.get("max_iter", 2000)))
         self.clf = Pipeline([("tfidf", TfidfTransformer(sublinear_tf=True)), ("lr", regression)])
+
+    def _fast_layout(self) -> None:
+        """Store the weights column-major: same numbers, ~50x cheaper prediction.
+
+        scikit-learn predicts with ``X @ coef_.T``; with the usual row-major ``coef_`` that transposed
+        view is not contiguous, so scipy copies the whole (features x intents) matrix on every
+        message (~8 ms a turn here, bench/turn_profile.py). Column-major ``coef_`` makes ``coef_.T``
+        contiguous and the product reads it in place.
+        """
+        regression = self.clf.steps[-1][1] if isinstance(self.clf, Pipeline) else self.clf
+        coef = getattr(regression, "coef_", None)
+        if coef is not None and not coef.flags.f_contiguous:
+            regression.coef_ = np.asfortranarray(coef)
+
+    def _create_X(self, messages: List[Message]) -> csr_matrix:
+        """Rasa's feature matrix (sentence features: sparse, then dense), without the per-message
+        ``hstack`` of an empty dense block and the ``vstack`` of a single row (~2 ms a turn)."""
+        rows = []
+        for message in messages:
+            sparse = message.get_sparse_features(attribute=TEXT)[1]
+            dense = message.get_dense_features(attribute=TEXT)[1]
+            parts = [csr_matrix(f.features) for f in (sparse, dense) if f is not None]
+            if not parts:
+                parts = [csr_matrix([])]
+            rows.append(parts[0] if len(parts) == 1 else hstack(parts, format="csr"))
+        return rows[0] if len(rows) == 1 else vstack(rows, format="csr")
+
+    def train(self, training_data: TrainingData) -> Resource:
+        resource = super().train(training_data)
+        self._fast_layout()
+        return resource
 
     def persist(self) -> None:
         with self._model_storage.write_to(self._resource) as model_dir:
@@ -54,4 +90,5 @@ class LinearIntentClassifier(LogisticRegressionClassifier):
                 component.clf = joblib.load(model_dir / f"{resource.name}.joblib")  # noqa: S301 (our own model file)
         except (ValueError, FileNotFoundError):
             pass  # untrained: Rasa skips a classifier without data
+        component._fast_layout()
         return component

@@ -650,9 +650,10 @@ class TelegramInput(InputChannel):
                            "it reads TELEGRAM_* from the environment")
         # Rasa builds its channels once at start: the place to apply the action-validation fix
         # (connectors/speedups.py; measured ~20x cheaper per action call).
-        from connectors import speedups
+        from connectors import log_privacy, speedups
 
         speedups.apply()
+        log_privacy.apply()  # no message text in Rasa's own structlog events
         return cls(TelegramSettings.from_env())
 
     def __init__(self, settings: TelegramSettings | None = None) -> None:
@@ -701,6 +702,12 @@ class TelegramInput(InputChannel):
             if channel.runtime is not None:
                 runtime, channel.runtime = channel.runtime, None
                 await runtime.stop()
+
+        @bp.listener("after_server_stop")
+        async def _close_kept_sessions(_app: Any, _loop: Any) -> None:
+            from connectors import speedups
+
+            await speedups.close_kept_sessions()
 
         @bp.route("/", methods=["GET"])
         async def health(_request: Request) -> HTTPResponse:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import datetime as dt
 import json
 import os
@@ -161,6 +162,12 @@ def crisis_section(examples: List[Tuple[str, str, str]], parses: List[Dict]) -> 
             "any_crisis_precision": round(tp / max(1, tp + fp), 4),
             "lookalike_false_alarms": fp,
             "lookalikes": sum(1 for a in is_crisis_gold if not a),
+            # counts only (no texts): gold crisis category -> predicted category or "missed"
+            "confusion": {
+                c[len("crisis_"):]: dict(collections.Counter(
+                    (x[len("crisis_"):] if x in CRISIS else "missed") for gx, x in zip(g, p) if gx == c))
+                for c in CRISIS
+            },
         }
         if lang is None:
             out.update(summary)

@@ -699,3 +699,98 @@ def test_speedup_validates_action_results_like_rasa():
             assert mine.value.message == theirs.value.message
     finally:
         RemoteAction._validate_action_result = before
+
+
+def test_speedup_fast_validator_agrees_with_rasa_on_typical_and_odd_responses():
+    import jsonschema
+    from rasa.core.actions.action import RemoteAction
+
+    from connectors import speedups
+
+    speedups.apply()
+    patched = RemoteAction._validate_action_result
+    original = getattr(patched, "__wrapped__", patched)
+    action = RemoteAction.__new__(RemoteAction)
+    cases = [
+        {"events": [], "responses": []},
+        {"events": [{"event": "slot", "name": "risk_level", "value": "critical", "timestamp": None}]},
+        {"events": [{"event": "followup", "name": "action_listen"}]},
+        {"events": [{"event": "action_execution_rejected", "name": "country_form"}]},
+        {"events": [{"event": "active_loop", "name": None}, {"event": "pause"}, {"event": "resume"}]},
+        {"events": [{"event": "user", "text": "hi", "parse_data": {"intent": {"name": "greet",
+                                                                            "confidence": 1}}}]},
+        {"events": [{"event": "bot", "text": "x", "metadata": {"cn_id": "a"}, "timestamp": 3}]},
+        {"events": [{"event": "restart"}], "responses": [{"text": "t", "buttons": []}]},
+        {"events": [{"event": "slot", "name": 3, "value": "x"}]},
+        {"events": [{"event": "bot", "text": 5}]},
+        {"events": [{"event": "user", "parse_data": {"intent": "greet"}}]},
+        {"events": [{"timestamp": 1}]},
+        {"events": [{"event": "slot", "name": "a", "value": 1, "timestamp": "yesterday"}]},
+        {"events": None},
+        [],
+    ]
+    for case in cases:
+        try:
+            theirs = original(action, case)
+        except jsonschema.ValidationError as exc:
+            theirs = exc.message
+        try:
+            mine = patched(action, case)
+        except jsonschema.ValidationError as exc:
+            mine = exc.message
+        assert mine == theirs, case
+
+
+def test_speedup_event_type_lookup_matches_rasa():
+    from rasa.shared.core.events import Event, SlotSet, UserUttered
+
+    from connectors import speedups
+
+    speedups.apply()
+    lookup = Event.resolve_by_type
+    original = lookup.__wrapped__
+    assert lookup is not original
+    for name in ("user", "bot", "slot", "action", "followup", "pause", "resume", "restart",
+                 "active_loop", "session_started", "user_featurization", "loop_interrupted"):
+        assert lookup(name) is original(name)
+    assert lookup("slot") is SlotSet and lookup("user") is UserUttered
+    assert lookup("topic") is None  # Rasa's backwards-compatible answer
+    assert lookup("no_such_event", default=SlotSet) is SlotSet
+    with pytest.raises(ValueError):
+        lookup("no_such_event")
+    assert Event.from_parameters({"event": "slot", "name": "x", "value": 1}) == SlotSet("x", 1)
+
+
+async def test_speedup_keeps_action_server_connections_alive_only_when_configured():
+    from aiohttp import web
+    from rasa.utils.endpoints import EndpointConfig
+
+    from connectors import speedups
+
+    speedups.apply()
+    peers: list = []
+
+    async def handler(request: web.Request) -> web.Response:
+        peers.append(request.transport.get_extra_info("peername"))
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/webhook", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        kept = EndpointConfig(url=f"http://127.0.0.1:{port}/webhook", keep_alive=True)
+        for _ in range(3):
+            assert await kept.request(json={"x": 1}, method="post") == {"ok": True}
+        assert len(set(peers)) == 1  # one connection reused
+        peers.clear()
+        plain = EndpointConfig(url=f"http://127.0.0.1:{port}/webhook")
+        for _ in range(3):
+            assert await plain.request(json={"x": 1}, method="post") == {"ok": True}
+        assert len(set(peers)) == 3  # Rasa's behaviour: a new connection each time
+    finally:
+        await speedups.close_kept_sessions()
+        await runner.cleanup()

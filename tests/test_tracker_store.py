@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import sqlalchemy as sa
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -51,3 +52,45 @@ def test_retention_deletes_only_expired_conversations(tmp_path):
     asyncio.run(store.save(new))
     assert store.purge_expired() == 1
     assert count(store, "web-old") == 0 and count(store, "web-new") >= 1
+
+
+def test_fast_paths_store_and_read_exactly_like_rasas_sql_tracker_store(tmp_path):
+    """Same rows, same trackers (latest session and full) as Rasa's own SQLTrackerStore."""
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted
+
+    ours, domain = make_store(tmp_path)
+    stock = SQLTrackerStore(domain=domain, host=f"sqlite:///{tmp_path / 'stock.db'}")
+    t0 = time.time() - 100
+    turns = [
+        [ActionExecuted("action_session_start", timestamp=t0), SessionStarted(timestamp=t0 + 1),
+         ActionExecuted("action_listen", timestamp=t0 + 2)],
+        [UserUttered("bonjour", {"name": "greet", "confidence": 0.9}, timestamp=t0 + 3),
+         SlotSet("language", "fr", timestamp=t0 + 4), BotUttered("salut", {}, {"kind": "x"}, timestamp=t0 + 5),
+         ActionExecuted("action_listen", timestamp=t0 + 6)],
+        [ActionExecuted("action_session_start", timestamp=t0 + 50), SessionStarted(timestamp=t0 + 51),
+         SlotSet("language", "fr", timestamp=t0 + 52), ActionExecuted("action_listen", timestamp=t0 + 53)],
+        [UserUttered("merci", {"name": "thanks", "confidence": 0.8}, timestamp=t0 + 60),
+         ActionExecuted("utter_thanks", timestamp=t0 + 61)],
+    ]
+    for store in (ours, stock):
+        for events in turns:  # as Rasa does each turn: read the latest session, add, save
+            tracker = asyncio.run(store.retrieve("tg-x")) or DialogueStateTracker.from_events(
+                "tg-x", [], slots=domain.slots)
+            for event in events:
+                tracker.update(event)
+            asyncio.run(store.save(tracker))
+    columns = ("sender_id", "type_name", "timestamp", "intent_name", "action_name", "data")
+
+    def rows(store):
+        table = store.SQLEvent.__table__
+        with store.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.select(*[table.c[c] for c in columns]).order_by(table.c.id))]
+
+    assert rows(ours) == rows(stock) and len(rows(ours)) == 13
+    latest_ours, latest_stock = asyncio.run(ours.retrieve("tg-x")), asyncio.run(stock.retrieve("tg-x"))
+    assert latest_ours.events == latest_stock.events and len(latest_ours.events) == 5
+    full_ours = asyncio.run(ours.retrieve_full_tracker("tg-x"))
+    assert full_ours.events == asyncio.run(stock.retrieve_full_tracker("tg-x")).events
+    assert len(full_ours.events) == 13
+    assert asyncio.run(ours.retrieve("nobody")) is None
