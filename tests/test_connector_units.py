@@ -35,6 +35,7 @@ from connectors.telegram import (
 )
 from tests.conftest import skip_or_fail
 from tests.fake_telegram import FakeTelegram
+from tests.stack import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = b"unit-test-pseudonym-key"
@@ -793,4 +794,46 @@ async def test_speedup_keeps_action_server_connections_alive_only_when_configure
         assert len(set(peers)) == 3  # Rasa's behaviour: a new connection each time
     finally:
         await speedups.close_kept_sessions()
+        await runner.cleanup()
+
+
+async def test_aiohttp_transport_maps_timeouts_and_failures_to_ptb_errors(fake):
+    """python-telegram-bot on the aiohttp transport: real calls, its errors, its timeouts."""
+    from aiohttp import web
+    from telegram import Bot
+    from telegram.error import NetworkError, TimedOut
+
+    from connectors.aiohttp_request import AiohttpRequest
+
+    bot = Bot(fake.token, base_url=fake.base_url, request=AiohttpRequest(read_timeout=0.5))
+    await bot.initialize()  # getMe through aiohttp
+    try:
+        sent = await bot.send_message(chat_id=7, text="héllo & bye")
+        assert sent.text == "héllo & bye" and sent.chat.id == 7
+        assert (await fake.wait_for_messages(7, 1, timeout=5))[0]["text"] == "héllo & bye"
+    finally:
+        await bot.shutdown()
+
+    async def slow(_request: web.Request) -> web.Response:
+        await asyncio.sleep(2)
+        return web.json_response({"ok": True, "result": True})
+
+    app = web.Application()
+    app.router.add_post("/botT/sendChatAction", slow)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    request, dead_request = AiohttpRequest(read_timeout=0.3), AiohttpRequest()
+    try:
+        slow_bot = Bot("T", base_url=f"http://127.0.0.1:{port}/bot", request=request)
+        with pytest.raises(TimedOut):
+            await slow_bot.send_chat_action(chat_id=1, action="typing")
+        dead_bot = Bot("T", base_url=f"http://127.0.0.1:{free_port()}/bot", request=dead_request)
+        with pytest.raises(NetworkError):
+            await dead_bot.send_chat_action(chat_id=1, action="typing")
+    finally:
+        await request.shutdown()
+        await dead_request.shutdown()
         await runner.cleanup()
