@@ -107,6 +107,11 @@ class TelegramSettings:
         return "webhook" if self.webhook_url else "polling"
 
 
+# Queued outbound messages (about one second of Telegram's global budget) above which the
+# typing indicator is skipped.
+TYPING_SKIP_BACKLOG = 30
+
+
 def make_bot(settings: TelegramSettings, for_polling: bool = False) -> Any:
     """A python-telegram-bot ``Bot`` with explicit timeouts (creating it does no network I/O)."""
     from telegram import Bot
@@ -399,9 +404,12 @@ class TelegramRuntime:
 
     async def _typing(self, chat_id: int) -> None:
         """Typing indicator when the bot takes a moment (best effort, never retried); skipped for
-        quick turns, where it would only cost an API call and linger after the reply."""
+        quick turns, where it would only cost an API call and linger after the reply, and when
+        replies are already queued (under load every API call should carry an answer)."""
         try:
             await asyncio.sleep(self.settings.typing_after)
+            if self.sender.pending() >= TYPING_SKIP_BACKLOG:
+                return
             await asyncio.wait_for(self.bot.send_chat_action(chat_id=chat_id, action="typing"), 5.0)
         except asyncio.CancelledError:
             raise

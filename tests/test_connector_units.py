@@ -837,3 +837,17 @@ async def test_aiohttp_transport_maps_timeouts_and_failures_to_ptb_errors(fake):
         await request.shutdown()
         await dead_request.shutdown()
         await runner.cleanup()
+
+
+@pytest.mark.asyncio
+async def test_runtime_skips_the_typing_indicator_when_replies_are_queued(fake, runtime, monkeypatch):
+    runtime.test_rasa.delay = 0.5  # slow enough for a typing indicator
+    monkeypatch.setattr(runtime.sender, "pending", lambda: 1000)  # a long outbound backlog
+    fake.push_message(23, "busy")
+    msgs = await fake.wait_for_messages(23, 1, timeout=15)
+    assert msgs[0]["text"] == "echo busy"
+    assert not fake.calls_of("sendChatAction")
+    monkeypatch.setattr(runtime.sender, "pending", lambda: 0)
+    fake.push_message(23, "quiet")
+    await fake.wait_for_messages(23, 2, timeout=15)
+    assert fake.calls_of("sendChatAction")  # the same slow turn shows it when nothing waits
