@@ -48,8 +48,13 @@ def decide(
     ranking: List[Dict[str, Any]],
     model_threshold: float,
     n_tokens: int = SHORT_MESSAGE_TOKENS,
+    veto_override: float = 1.01,
 ) -> Dict[str, Any]:
-    """Pure decision: returns {"crisis": {...}} or {"demote_to": intent} or {} (no change)."""
+    """Pure decision: returns {"crisis": {...}} or {"demote_to": intent} or {} (no change).
+
+    A negation or figurative cue vetoes a model-only crisis, unless the model's crisis mass reaches
+    ``veto_override``: one figurative phrase ("gun show") or negated clause must not silence a
+    message the model is sure about."""
     if assessment is not None and assessment.hit is not None:
         hit = assessment.hit
         return {
@@ -66,7 +71,7 @@ def decide(
     best_crisis = max(crisis_items, key=lambda i: float(i.get(PREDICTED_CONFIDENCE_KEY) or 0.0))
     # The probability mass the model puts on "some crisis": recall first, the categories share it.
     mass = sum(float(i.get(PREDICTED_CONFIDENCE_KEY) or 0.0) for i in crisis_items)
-    vetoed = assessment is not None and (assessment.negated or assessment.figurative)
+    vetoed = assessment is not None and (assessment.negated or assessment.figurative) and mass < veto_override
     # Very short messages ("ok je suis là", "lol dead") carry too little for a model-only alarm:
     # the clear short ones ("kms", "je veux mourir") are the lexicon's job.
     threshold = model_threshold if n_tokens >= SHORT_MESSAGE_TOKENS else max(model_threshold, SHORT_MESSAGE_THRESHOLD)
@@ -98,7 +103,7 @@ class CrisisDetector(GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"model_threshold": 0.5, "lexicon_path": None}
+        return {"model_threshold": 0.5, "lexicon_path": None, "veto_override": 1.01}
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         self.config = config
@@ -138,7 +143,8 @@ class CrisisDetector(GraphComponent):
         from components.textnorm import tokens
 
         decision = decide(
-            assessment, ranking, float(self.config.get("model_threshold", 0.5)), n_tokens=len(tokens(text))
+            assessment, ranking, float(self.config.get("model_threshold", 0.5)), n_tokens=len(tokens(text)),
+            veto_override=float(self.config.get("veto_override", 1.01)),
         )
         if "crisis" in decision:
             crisis = decision["crisis"]

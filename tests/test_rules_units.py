@@ -119,3 +119,12 @@ def test_short_messages_need_more_than_a_hint():
 def test_clear_switch_of_language_is_followed():
     assert detect_language("jveux plus vivre sérieux", previous="en")[0] == "fr"
     assert detect_language("i dont wanna live anymore", previous="fr")[0] == "en"
+
+
+def test_a_figurative_or_negated_cue_cannot_silence_a_very_sure_model():
+    sure = [{"name": "crisis_violence_intent", "confidence": 0.93}, {"name": "out_of_scope", "confidence": 0.05}]
+    unsure = [{"name": "crisis_violence_intent", "confidence": 0.6}, {"name": "out_of_scope", "confidence": 0.3}]
+    for cue in (no_hit(figurative=True), no_hit(negated=True)):
+        assert decide(cue, sure, 0.3, veto_override=0.9)["crisis"]["category"] == "violence_intent"
+        assert decide(cue, unsure, 0.3, veto_override=0.9) == {"demote_to": unsure[1]}
+        assert decide(cue, sure, 0.3) == {"demote_to": sure[1]}  # default: the cue always vetoes
