@@ -107,6 +107,10 @@ class TelegramSettings:
         return "webhook" if self.webhook_url else "polling"
 
 
+# Bot notices the dashboard may ask for (``notice`` in POST /webhooks/telegram/operator/send)
+# -> their key in content/messages.yml.
+BOT_NOTICES = {"handback": "handback_notice"}
+
 # Queued outbound messages (about one second of Telegram's global budget) above which the
 # typing indicator is skipped.
 TYPING_SKIP_BACKLOG = 30
@@ -775,12 +779,18 @@ class TelegramInput(InputChannel):
         if not isinstance(body, dict):
             return response.json({"ok": False, "error": "JSON object expected"}, status=400)
         sender_id, text, worker = body.get("sender_id"), body.get("text"), body.get("worker")
+        notice = body.get("notice")
         if not (isinstance(sender_id, str) and 0 < len(sender_id) <= 128):
             return response.json({"ok": False, "error": "sender_id required"}, status=400)
-        if not (isinstance(text, str) and text.strip() and len(text) <= 16384):
-            return response.json({"ok": False, "error": "text required"}, status=400)
-        if not (isinstance(worker, str) and 0 < len(worker) <= 128):
-            return response.json({"ok": False, "error": "worker required"}, status=400)
+        if notice is not None:
+            # A message from the bot itself (never presented as a person's), in the user's language.
+            if notice not in BOT_NOTICES:
+                return response.json({"ok": False, "error": "unknown notice"}, status=400)
+        else:
+            if not (isinstance(text, str) and text.strip() and len(text) <= 16384):
+                return response.json({"ok": False, "error": "text required"}, status=400)
+            if not (isinstance(worker, str) and 0 < len(worker) <= 128):
+                return response.json({"ok": False, "error": "worker required"}, status=400)
         agent = getattr(request.app.ctx, "agent", None)
         if agent is None or agent.tracker_store is None:
             return response.json({"ok": False, "error": "not ready"}, status=503)
@@ -791,7 +801,16 @@ class TelegramInput(InputChannel):
             tracker = await agent.tracker_store.retrieve(sender_id)
             if tracker is None or not tracker.events:
                 return response.json({"ok": False, "error": "unknown sender"}, status=404)
-            tracker.update(BotUttered(text, metadata={"from": "worker", "worker": worker}))
+            if notice is not None:
+                from actions import library
+
+                language = tracker.get_slot("language")
+                language = language if language in library.LANGUAGES else "en"
+                text = library.message(BOT_NOTICES[notice], language)
+                metadata = {"from": "bot", "kind": BOT_NOTICES[notice], "language": language}
+            else:
+                metadata = {"from": "worker", "worker": worker}
+            tracker.update(BotUttered(text, metadata=metadata))
             await agent.tracker_store.save(tracker)
         delivered = "recorded"
         runtime = self.runtime
@@ -800,5 +819,5 @@ class TelegramInput(InputChannel):
             if chat_id is not None:
                 await TelegramOutput(runtime, chat_id).send_text_message(sender_id, text)
                 delivered = "queued"
-        logger.info("Worker message for %s %s", sender_id, delivered)
+        logger.info("%s for %s %s", "Bot notice" if notice else "Worker message", sender_id, delivered)
         return response.json({"ok": True, "delivered": delivered})

@@ -59,6 +59,11 @@ class RasaClient:
         await self._post("/webhooks/telegram/operator/send",
                          {"sender_id": sender_id, "text": text, "worker": worker}, self.token)
 
+    async def bot_notice(self, sender_id: str, notice: str) -> None:
+        """A message from the bot itself (e.g. "nobody was free, the assistant is back")."""
+        await self._post("/webhooks/telegram/operator/send",
+                         {"sender_id": sender_id, "notice": notice}, self.token)
+
     async def rest_message(self, sender: str, message: str) -> list[dict[str, Any]]:
         try:
             async with self.session.post(self.base_url + "/webhooks/rest/webhook",

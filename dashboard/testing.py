@@ -118,6 +118,11 @@ class FakeRasa:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.json_response({"error": "token"}, status=401)
         body = await request.json()
+        if "notice" in body:  # a bot notice: the real endpoint picks the text in the user's language
+            self.requests.append(("bot_notice", body))
+            add_events(self.tracker, body["sender_id"],
+                       bot_event(f"(bot notice: {body['notice']})", {"from": "bot", "kind": body["notice"]}))
+            return web.json_response({"ok": True})
         self.requests.append(("operator_send", body))
         add_events(self.tracker, body["sender_id"],
                    bot_event(body["text"], {"from": "worker", "worker": body["worker"]}))

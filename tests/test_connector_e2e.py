@@ -324,6 +324,21 @@ async def test_operator_send(fake, stack, http):
     events = await tracker_events(http, stack, sid(chat))
     worker = [e for e in events if e.get("event") == "bot" and e.get("metadata", {}).get("from") == "worker"]
     assert worker[-1]["text"] == body["text"] and worker[-1]["metadata"]["worker"] == "w-7"
+    # A notice from the bot itself (the dashboard's automatic hand-back), in the user's language.
+    async with http.post(url, json={"sender_id": sid(chat), "notice": "bogus"},
+                         headers=stack.operator_headers()) as resp:
+        assert resp.status == 400
+    before = len(fake.messages_to(chat))
+    async with http.post(url, json={"sender_id": sid(chat), "notice": "handback"},
+                         headers=stack.operator_headers()) as resp:
+        assert await resp.json() == {"ok": True, "delivered": "queued"}
+    new = (await settle(fake, chat, before + 1))[before:]
+    from actions import library
+
+    assert [m["text"] for m in new] == [library.message("handback_notice", "en")]
+    events = await tracker_events(http, stack, sid(chat))
+    notice = [e for e in events if e.get("event") == "bot" and e.get("metadata", {}).get("from") == "bot"]
+    assert notice[-1]["metadata"] == {"from": "bot", "kind": "handback_notice", "language": "en"}
     # A web (REST) conversation is recorded, not sent anywhere.
     async with http.post(f"{stack.rasa_url}/webhooks/rest/webhook",
                          json={"sender": "web-e2e", "message": "hello"}) as resp:

@@ -195,6 +195,11 @@ async def test_paused_conversation_nobody_holds_is_handed_back_through_rasa(esc)
     done = await sweep(esc)
     assert done["handed_back"] == ["tg-p1"] and [o["sender_id"] for o in done["overdue"]] == ["tg-p1"]
     assert rasa_events(esc) == ["pause", "resume"]  # the fake API checked the JWT
+    # the person is told, by the bot itself, that nobody was free and the assistant is back
+    notices = [body for kind, body in esc.fake_rasa.requests if kind == "bot_notice"]
+    assert notices == [{"sender_id": "tg-p1", "notice": "handback"}]
+    kinds = [kind for kind, _b in esc.fake_rasa.requests]
+    assert kinds.index("bot_notice") > len(kinds) - 1 - kinds[::-1].index("tracker_events")
     assert conv_row(esc, "tg-p1").paused is False
     assert assignments(esc) == []  # the watch's short hold is gone
     hand_backs = [a for a in audit_actions(esc) if a[0] == "auto_hand_back"]
