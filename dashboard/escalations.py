@@ -94,13 +94,13 @@ class EscalationWatch:
         finally:
             await self.db.run(actions.unlock, engine, sender)
         self._retry_after.pop(sender, None)
+        await self.db.run(auth.audit, engine, "auto_hand_back", None, sender,
+                          f"unclaimed_s={waited}; timeout_s={int(timeout)}", SYSTEM_NAME)
         try:  # tell the person the assistant is back (best effort: the hand-back stands anyway)
             await self.rasa().bot_notice(sender, "handback")
         except RasaError:
             logger.warning("automatic hand-back: the notice to the user could not be sent")
         await self.projector.step(self.broadcaster)  # the resume is in the tracker: show it
-        await self.db.run(auth.audit, engine, "auto_hand_back", None, sender,
-                          f"unclaimed_s={waited}; timeout_s={int(timeout)}", SYSTEM_NAME)
         return True
 
     async def run(self, interval: float) -> None:
