@@ -762,6 +762,19 @@ def test_speedup_event_type_lookup_matches_rasa():
     assert Event.from_parameters({"event": "slot", "name": "x", "value": 1}) == SlotSet("x", 1)
 
 
+async def _serve_post(path: str, handler: Any) -> tuple[Any, int]:
+    """A one-route aiohttp server on a free loopback port: (runner to clean up, port)."""
+    from aiohttp import web
+
+    app = web.Application()
+    app.router.add_post(path, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
 async def test_speedup_keeps_action_server_connections_alive_only_when_configured():
     from aiohttp import web
     from rasa.utils.endpoints import EndpointConfig
@@ -775,13 +788,7 @@ async def test_speedup_keeps_action_server_connections_alive_only_when_configure
         peers.append(request.transport.get_extra_info("peername"))
         return web.json_response({"ok": True})
 
-    app = web.Application()
-    app.router.add_post("/webhook", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await _serve_post("/webhook", handler)
     try:
         kept = EndpointConfig(url=f"http://127.0.0.1:{port}/webhook", keep_alive=True)
         for _ in range(3):
@@ -818,13 +825,7 @@ async def test_aiohttp_transport_maps_timeouts_and_failures_to_ptb_errors(fake):
         await asyncio.sleep(2)
         return web.json_response({"ok": True, "result": True})
 
-    app = web.Application()
-    app.router.add_post("/botT/sendChatAction", slow)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await _serve_post("/botT/sendChatAction", slow)
     request, dead_request = AiohttpRequest(read_timeout=0.3), AiohttpRequest()
     try:
         slow_bot = Bot("T", base_url=f"http://127.0.0.1:{port}/bot", request=request)
