@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.telegram_bench --mode webhook --rates 5,10 --users 60 --duration 20
     .venv/bin/python -m bench.telegram_bench --quick            # a 1-minute smoke run (polling)
     .venv/bin/python -m bench.telegram_bench --profile --rates 5   # Rasa under cProfile
+    .venv/bin/python -m bench.telegram_bench --replicas 2 --rates 30  # two Rasa processes (Redis locks)
 
 One Rasa server and one action server (tests/stack.py, the trained model in models/, loopback only)
 serve both channels. For each target rate R (messages/s) the same open-loop load runs twice:
@@ -17,7 +18,9 @@ N users, each sending one message every N/R seconds (below Telegram's ~1/s per c
 
 Losses and duplicates are counted against Rasa's own record: for each Telegram user, every update
 id must appear exactly once as a user event in the tracker, and the sent messages must equal the
-bot events (as multisets). Writes reports/bench_telegram.json. Bounded: at most --max-seconds.
+bot events (as multisets; a turn's bot events make one Telegram message where they fit, as the
+connector merges them, unless --no-merge). With --replicas N, the REST users are spread over the
+N Rasa processes by user, as the connector spreads chats. Writes reports/bench_telegram.json. Bounded: at most --max-seconds.
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from connectors.payloads import merge_turn_messages  # noqa: E402
 from connectors.pseudonym import pseudonymise  # noqa: E402
 from tests.fake_telegram import FakeTelegram  # noqa: E402
 from tests.stack import RasaStack, free_port  # noqa: E402
@@ -102,7 +106,9 @@ async def run_rest(stack: RasaStack, http: aiohttp.ClientSession, users: int, ra
         lang, text = TEXTS[(user + n) % len(TEXTS)]
         started = time.monotonic()
         try:
-            async with http.post(f"{stack.rasa_url}/webhooks/rest/webhook",
+            # With replicas, each user stays on one (as a load balancer routing by sender would).
+            url = stack.replica_urls[user % len(stack.replica_urls)]
+            async with http.post(f"{url}/webhooks/rest/webhook",
                                  json={"sender": f"web-bench-{tag}-{user}", "message": text,
                                        "metadata": {"language_code": lang}}) as resp:
                 body = await resp.json(content_type=None)
@@ -128,7 +134,8 @@ async def run_rest(stack: RasaStack, http: aiohttp.ClientSession, users: int, ra
 
 
 async def run_telegram(stack: RasaStack, fake: FakeTelegram, http: aiohttp.ClientSession,
-                       users: int, rate: float, duration: float, base_chat: int) -> dict[str, Any]:
+                       users: int, rate: float, duration: float, base_chat: int,
+                       merge: bool = True) -> dict[str, Any]:
     pushed: dict[int, list[tuple[int, float]]] = collections.defaultdict(list)
     calls_before = len(fake.calls)
     started = time.monotonic()
@@ -166,14 +173,25 @@ async def run_telegram(stack: RasaStack, fake: FakeTelegram, http: aiohttp.Clien
     for chat, updates in pushed.items():
         sends = by_chat.get(chat, [])
         events = await tracker(chat)
-        # Replies per update, from Rasa's record: the bot events after each user event.
-        replies: dict[str, int] = collections.Counter()
+        # Telegram messages per update, from Rasa's record: the bot events after each user event,
+        # merged as the connector merges them (one message per turn where it fits) unless off.
+        turns: dict[str, list] = collections.defaultdict(list)
         current = None
         for e in events:
             if e.get("event") == "user":
                 current = e.get("message_id")
             elif e.get("event") == "bot" and e.get("text") and current is not None:
-                replies[current] += 1
+                params = {"text": e["text"]}
+                if (e.get("data") or {}).get("buttons"):
+                    params["inline_keyboard"] = True
+                turns[current].append(("sendMessage", params))
+        expected_texts: list[str] = []
+        replies: dict[str, int] = {}
+        for update_id, turn_calls in turns.items():
+            if merge:
+                turn_calls = merge_turn_messages(turn_calls)
+            replies[update_id] = len(turn_calls)
+            expected_texts.extend(p["text"] for _, p in turn_calls)
         ids = collections.Counter(e.get("message_id") for e in events if e.get("event") == "user")
         # Sends arrive in turn order per chat: the first replies[u1] belong to u1, and so on.
         position = 0
@@ -188,8 +206,7 @@ async def run_telegram(stack: RasaStack, fake: FakeTelegram, http: aiohttp.Clien
             if position < len(sends):
                 latencies.append(sends[position].at - pushed_at)
             position += k
-        expected = collections.Counter(e["text"] for e in events
-                                       if e.get("event") == "bot" and e.get("text"))
+        expected = collections.Counter(expected_texts)
         got = collections.Counter(c.params.get("text") for c in sends)
         lost += sum((expected - got).values())
         duplicated += sum((got - expected).values())
@@ -282,6 +299,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     "load_avg_at_start": os.getloadavg()},
         "config": {"users": args.users, "rates": rates, "duration_s": args.duration,
                    "mode": args.mode, "max_concurrent_turns": args.max_turns or "default",
+                   "merge_replies": not args.no_merge, "rasa_replicas": args.replicas,
                    "telegram_limits": {"global_per_s": args.global_rate,
                                                           "per_chat_per_s": 1.0}},
         "runs": [],
@@ -292,13 +310,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake.base_url,
                "TELEGRAM_WEBHOOK_SECRET": SECRET, "PSEUDONYM_KEY": KEY,
                "TELEGRAM_POLL_TIMEOUT": "5", "TELEGRAM_GLOBAL_RATE": str(args.global_rate)}
+        env["TELEGRAM_MERGE_REPLIES"] = "0" if args.no_merge else "1"
+        if args.replicas > 1:  # replicas share the tracker store; locks must be shared too
+            env["LOCK_STORE_TYPE"] = "redis"
+            env["REDIS_DB"] = "3"
         if args.max_turns:
             env["TELEGRAM_MAX_CONCURRENT_TURNS"] = str(args.max_turns)
         rasa_port = free_port()
         if args.mode == "webhook":
             env["TELEGRAM_WEBHOOK_URL"] = f"http://127.0.0.1:{rasa_port}/webhooks/telegram/webhook"
         profile_path = workdir / "rasa.prof" if args.profile else None
-        stack = RasaStack(env=env, workdir=workdir, rasa_port=rasa_port, profile_to=profile_path)
+        stack = RasaStack(env=env, workdir=workdir, rasa_port=rasa_port, profile_to=profile_path,
+                          replicas=args.replicas)
         t0 = time.monotonic()
         await asyncio.to_thread(stack.start)
         report["rasa_start_s"] = round(time.monotonic() - t0, 1)
@@ -316,7 +339,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 run["rest"] = await run_rest(stack, http, args.users, rate, args.duration, f"r{i}")
                 await asyncio.sleep(2)
                 run["telegram"] = await run_telegram(stack, fake, http, args.users, rate,
-                                                     args.duration, base_chat=100000 * (i + 1))
+                                                     args.duration, base_chat=100000 * (i + 1),
+                                                     merge=not args.no_merge)
                 rest, tg = run["rest"], run["telegram"]
                 if rest["latency_s"]["p50"] and tg["latency_s"]["p50"]:
                     run["connector_vs_rest"] = {
@@ -346,6 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--global-rate", type=float, default=30.0, help="outbound messages/s cap")
     parser.add_argument("--max-turns", type=int, default=0,
                         help="TELEGRAM_MAX_CONCURRENT_TURNS for the connector (default: its own)")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="Rasa processes: the first is the Telegram ingress and routes chats "
+                             "to the others (TELEGRAM_TURN_REPLICAS); needs Redis for the locks")
+    parser.add_argument("--no-merge", action="store_true",
+                        help="TELEGRAM_MERGE_REPLIES=0: one Telegram message per bot message")
     parser.add_argument("--profile", action="store_true",
                         help="run Rasa under cProfile (writes reports/bench_telegram_profile.json)")
     parser.add_argument("--max-seconds", type=float, default=900.0)

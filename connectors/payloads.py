@@ -53,6 +53,8 @@ COMMAND_DESCRIPTIONS: dict[str, dict[str, str]] = {
 
 MAX_CALLBACK_BYTES = 64
 MAX_MESSAGE_CHARS = 4096
+# Text of a message that has only buttons (Telegram refuses an empty text).
+EMPTY_TEXT = "…"
 
 _COMMAND_RE = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@[A-Za-z0-9_]{1,64})?(?:\s|$)")
 _PAYLOAD_RE = re.compile(r"^/([A-Za-z0-9_]{1,100})(\{.*\})?$", re.DOTALL)
@@ -156,3 +158,25 @@ def split_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
     if rest:
         parts.append(rest)
     return parts
+
+
+def merge_turn_messages(calls: list[tuple[str, dict[str, Any]]],
+                        limit: int = MAX_MESSAGE_CHARS) -> list[tuple[str, dict[str, Any]]]:
+    """Join one turn's consecutive ``sendMessage`` calls into as few Telegram messages as fit.
+
+    Each message of a turn is a paragraph of the merged one (blank line between). A call with an
+    inline keyboard ends its group (its buttons stay under the text they belong to), and a group
+    never grows past ``limit`` characters. Fewer messages per turn means fewer calls against
+    Telegram's 30 messages/s per bot and 1/s per chat, so the whole answer arrives at once.
+    """
+    merged: list[tuple[str, dict[str, Any]]] = []
+    for method, params in calls:
+        if merged and method == "sendMessage" and merged[-1][0] == "sendMessage":
+            last = merged[-1][1]
+            head, text = last.get("text") or "", params.get("text") or ""
+            joined = "\n\n".join(t for t in (head, text) if t and t != EMPTY_TEXT) or EMPTY_TEXT
+            if not last.get("inline_keyboard") and len(joined) <= limit:
+                merged[-1] = (method, {**params, "text": joined})
+                continue
+        merged.append((method, dict(params)))
+    return merged

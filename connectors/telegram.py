@@ -34,9 +34,11 @@ from sanic.response import HTTPResponse
 from connectors import messages
 from connectors.dispatch import Decision, decide
 from connectors.payloads import (
+    EMPTY_TEXT,
     MAX_CALLBACK_BYTES,
     AllowList,
     domain_intents,
+    merge_turn_messages,
     split_message,
 )
 from connectors.pseudonym import is_telegram_sender, pseudonymise
@@ -74,6 +76,9 @@ class TelegramSettings:
     max_concurrent_turns: int = 32
     turn_timeout: float = 120.0
     typing_after: float = 0.3
+    merge_replies: bool = True
+    # Other Rasa replicas (base URLs) that run turns for this ingress, chosen per chat.
+    turn_replicas: tuple[str, ...] = ()
     update_retention_s: float = 48 * 3600.0
     callback_retention_s: float = 7 * 24 * 3600.0
     domain_path: str = str(REPO_ROOT / "domain.yml")
@@ -96,6 +101,10 @@ class TelegramSettings:
             max_concurrent_turns=int(_env_float(env, "TELEGRAM_MAX_CONCURRENT_TURNS", 32)),
             turn_timeout=_env_float(env, "TELEGRAM_TURN_TIMEOUT", 120.0),
             typing_after=_env_float(env, "TELEGRAM_TYPING_AFTER", 0.3),
+            merge_replies=env.get("TELEGRAM_MERGE_REPLIES", "1").strip().lower()
+            not in ("0", "false", "no", "off"),
+            turn_replicas=tuple(u.strip().rstrip("/") for u in
+                                env.get("TELEGRAM_TURN_REPLICAS", "").split(",") if u.strip()),
             update_retention_s=_env_float(env, "TELEGRAM_UPDATE_RETENTION_HOURS", 48.0) * 3600.0,
             domain_path=env.get("RASA_DOMAIN_PATH", "") or str(REPO_ROOT / "domain.yml"),
         )
@@ -159,7 +168,9 @@ class TelegramRuntime:
         self._turns = asyncio.Semaphore(max(1, settings.max_concurrent_turns))
         self._background: list[asyncio.Task] = []
         self._running = False
-        self.stats = {"received": 0, "duplicates": 0, "handled": 0, "errors": 0}
+        self._replica_session: Any = None  # aiohttp session to the other replicas, opened lazily
+        self.stats = {"received": 0, "duplicates": 0, "handled": 0, "errors": 0,
+                      "remote_turns": 0, "remote_fallbacks": 0}
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -205,6 +216,9 @@ class TelegramRuntime:
         for task in tasks:
             task.cancel()
         await self.sender.close(timeout=5.0)
+        if self._replica_session is not None:
+            await self._replica_session.close()
+            self._replica_session = None
         try:
             await self.bot.shutdown()
         except Exception as exc:  # noqa: BLE001 - shutting down
@@ -349,7 +363,7 @@ class TelegramRuntime:
         async with self._turns:
             typing = asyncio.get_running_loop().create_task(self._typing(chat_id))
             try:
-                await asyncio.wait_for(self.on_new_message(message), self.settings.turn_timeout)
+                await asyncio.wait_for(self._run_turn(message), self.settings.turn_timeout)
             except asyncio.CancelledError:
                 # Shutting down mid-turn: store nothing, the update stays pending and the next
                 # start replays it from the tracker or runs it again.
@@ -362,9 +376,62 @@ class TelegramRuntime:
             typing.cancel()
             await self.commit(update_id, sender_id, chat_id, output.buffer)
 
+    def replica_for(self, sender_id: str) -> str | None:
+        """The replica that runs this conversation's turns: None for this process. Stable per
+        chat (the pseudonym is an HMAC, so its digits are evenly spread), so one conversation
+        always runs on one replica and its turns stay in order."""
+        replicas = self.settings.turn_replicas
+        if not replicas:
+            return None
+        try:
+            index = int(sender_id[-8:], 16) % (len(replicas) + 1)
+        except ValueError:
+            return None
+        return None if index == 0 else replicas[index - 1]
+
+    async def _run_turn(self, message: UserMessage) -> None:
+        """Rasa's turn, here or on the conversation's replica (``TELEGRAM_TURN_REPLICAS``).
+
+        A replica answers with the bot messages of the turn (``POST /webhooks/telegram/turn``);
+        they go through this process's output channel exactly like local ones. When the replica
+        cannot be reached at all (connection refused: the request never arrived), the turn runs
+        here instead, so a replica that is down costs capacity, not messages."""
+        replica = self.replica_for(message.sender_id)
+        if replica is None:
+            await self.on_new_message(message)
+            return
+        import aiohttp
+
+        if self._replica_session is None:
+            self._replica_session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30))
+        body = {"sender_id": message.sender_id, "text": message.text,
+                "message_id": message.message_id, "metadata": message.metadata or {}}
+        headers = {"Authorization": "Bearer " + self.settings.rasa_api_token}
+        try:
+            async with self._replica_session.post(f"{replica}/webhooks/telegram/turn", json=body,
+                                                  headers=headers) as resp:
+                if resp.status != 200:
+                    raise RuntimeError(f"replica answered {resp.status}")
+                replies = (await resp.json()).get("messages") or []
+        except aiohttp.ClientConnectorError:
+            self.stats["remote_fallbacks"] += 1
+            logger.warning("Rasa replica unreachable: turn of %s runs here", message.sender_id)
+            await self.on_new_message(message)
+            return
+        self.stats["remote_turns"] += 1
+        for reply in replies:
+            if isinstance(reply, dict):
+                await message.output_channel.send_response(message.sender_id, reply)
+
     async def commit(self, update_id: int | None, sender_id: str, chat_id: int,
                      buffer: list[tuple[str, Any]]) -> None:
-        """Store a turn's replies and mark its update done (one transaction), then queue them."""
+        """Store a turn's replies and mark its update done (one transaction), then queue them.
+
+        With ``merge_replies`` (default) the turn's consecutive messages go out as one Telegram
+        message where they fit (``merge_turn_messages``)."""
+        if self.settings.merge_replies:
+            buffer = _merge_buffer(buffer)
         calls = [item[1] for item in buffer if item[0] == "call"]
         row_ids = iter(await self.store.commit_turn(update_id, sender_id, chat_id, calls))
         for kind, value in buffer:
@@ -536,6 +603,43 @@ class TelegramRuntime:
             await asyncio.sleep(3600.0)
 
 
+def _merge_buffer(buffer: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """``merge_turn_messages`` over each run of calls; other entries (erase) keep their place."""
+    out: list[tuple[str, Any]] = []
+    run: list[tuple[str, dict[str, Any]]] = []
+    for kind, value in [*buffer, ("end", None)]:
+        if kind == "call":
+            run.append(value)
+            continue
+        out.extend(("call", call) for call in merge_turn_messages(run))
+        run = []
+        if kind != "end":
+            out.append((kind, value))
+    return out
+
+
+# The parts of a bot message that TelegramOutput.send_response uses.
+SENDABLE_KEYS = ("text", "buttons", "quick_replies", "image", "attachment", "elements", "custom")
+
+
+class _TurnCollector(OutputChannel):
+    """Collects a remote turn's bot messages as Rasa hands them to ``send_response`` (unlike
+    Rasa's CollectingOutputChannel, without splitting texts), for the ingress replica to send."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    @classmethod
+    def name(cls) -> str:
+        return "telegram"
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        self.messages.append({k: message[k] for k in SENDABLE_KEYS if message.get(k)})
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        self.messages.append({"text": text})
+
+
 class TelegramOutput(OutputChannel):
     """Sends the bot's messages to one Telegram chat, through the outbox and the sender."""
 
@@ -566,7 +670,7 @@ class TelegramOutput(OutputChannel):
             return
         parts = split_message(text or "") if text else [""]
         for index, part in enumerate(parts):
-            params: dict[str, Any] = {"text": part or "…"}
+            params: dict[str, Any] = {"text": part or EMPTY_TEXT}
             if keyboard and index == len(parts) - 1:
                 params["inline_keyboard"] = keyboard
             if self.buffered:
@@ -727,8 +831,14 @@ class TelegramInput(InputChannel):
 
         @bp.route("/", methods=["GET"])
         async def health(_request: Request) -> HTTPResponse:
-            return response.json({"status": "ok", "telegram": channel.settings.mode,
-                                  "running": channel.runtime is not None})
+            body: dict[str, Any] = {"status": "ok", "telegram": channel.settings.mode,
+                                    "running": channel.runtime is not None}
+            if channel.runtime is not None and channel.settings.turn_replicas:
+                stats = channel.runtime.stats  # counts only
+                body["replicas"] = {"count": len(channel.settings.turn_replicas),
+                                    "remote_turns": stats["remote_turns"],
+                                    "fallbacks": stats["remote_fallbacks"]}
+            return response.json(body)
 
         @bp.route("/webhook", methods=["POST"])
         async def webhook(request: Request) -> HTTPResponse:
@@ -762,16 +872,54 @@ class TelegramInput(InputChannel):
         async def operator_send(request: Request) -> HTTPResponse:
             return await channel._operator_send(request)
 
+        @bp.route("/turn", methods=["POST"])
+        async def turn(request: Request) -> HTTPResponse:
+            return await channel._remote_turn(request, on_new_message)
+
         return bp
 
-    async def _operator_send(self, request: Request) -> HTTPResponse:
-        """A worker's message from the dashboard: recorded in the tracker, sent on Telegram."""
+    def _refuse(self, request: Request) -> HTTPResponse | None:
+        """401/403 unless the request carries ``Bearer $RASA_API_TOKEN`` (constant time)."""
         expected = self.settings.rasa_api_token
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             return response.json({"ok": False, "error": "unauthorised"}, status=401)
         if not expected or not hmac.compare_digest(header[7:].encode(), expected.encode()):
             return response.json({"ok": False, "error": "forbidden"}, status=403)
+        return None
+
+    async def _remote_turn(self, request: Request,
+                           on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> HTTPResponse:
+        """One Telegram turn run here for the ingress replica (``TelegramRuntime._run_turn``):
+        the bot's messages are collected and returned, the ingress sends them."""
+        refused = self._refuse(request)
+        if refused is not None:
+            return refused
+        try:
+            body = json.loads(request.body or b"null")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return response.json({"ok": False, "error": "JSON object expected"}, status=400)
+        sender_id, text = body.get("sender_id"), body.get("text")
+        message_id, metadata = body.get("message_id"), body.get("metadata") or {}
+        if not (isinstance(sender_id, str) and is_telegram_sender(sender_id)):
+            return response.json({"ok": False, "error": "telegram sender_id required"}, status=400)
+        if not (isinstance(text, str) and text and len(text) <= 16384):
+            return response.json({"ok": False, "error": "text required"}, status=400)
+        if not isinstance(metadata, dict) or not (message_id is None or isinstance(message_id, str)):
+            return response.json({"ok": False, "error": "bad message_id or metadata"}, status=400)
+        collector = _TurnCollector()
+        await on_new_message(UserMessage(
+            text=text, output_channel=collector, sender_id=sender_id,
+            input_channel=TelegramInput.name(), message_id=message_id, metadata=metadata))
+        return response.json({"ok": True, "messages": collector.messages})
+
+    async def _operator_send(self, request: Request) -> HTTPResponse:
+        """A worker's message from the dashboard: recorded in the tracker, sent on Telegram."""
+        refused = self._refuse(request)
+        if refused is not None:
+            return refused
         try:
             body = json.loads(request.body or b"null")
         except ValueError:

@@ -35,6 +35,33 @@ def commands(env: Dict[str, str]) -> Dict[str, List[str]]:
     }
 
 
+def replica_plan(env: Dict[str, str]) -> Dict[str, Dict[str, str]]:
+    """Extra Rasa processes (``RASA_REPLICAS``, default 1 = none): name -> its environment.
+
+    Replica i listens on RASA_PORT + i with no Telegram settings; the main Rasa process keeps the
+    Telegram ingress and gets their URLs in TELEGRAM_TURN_REPLICAS, so each chat's turns run on
+    one replica (docs/telegram.md). Replicas share the tracker store, so the lock store must be
+    shared too: more than one replica needs LOCK_STORE_TYPE=redis."""
+    try:
+        count = int(env.get("RASA_REPLICAS", "1") or 1)
+    except ValueError:
+        raise SystemExit("[run] RASA_REPLICAS must be a whole number") from None
+    if count <= 1:
+        return {}
+    if env.get("LOCK_STORE_TYPE") != "redis":
+        raise SystemExit("[run] RASA_REPLICAS > 1 needs a shared lock store: set LOCK_STORE_TYPE=redis "
+                         "(and REDIS_HOST / REDIS_PORT)")
+    base = int(env["RASA_PORT"])
+    plan = {}
+    for i in range(1, count):
+        replica_env = {k: v for k, v in env.items() if not k.startswith("TELEGRAM_")}
+        replica_env["RASA_PORT"] = str(base + i)
+        plan[f"rasa{i}"] = replica_env
+    env["TELEGRAM_TURN_REPLICAS"] = ",".join(
+        f"http://127.0.0.1:{e['RASA_PORT']}" for e in plan.values())
+    return plan
+
+
 def wait_http(url: str, timeout: float, should_stop=lambda: False) -> bool:
     deadline = time.time() + timeout
     while time.time() < deadline and not should_stop():
@@ -78,8 +105,14 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
+        replicas = replica_plan(env)
+        for name, replica_env in replicas.items():
+            procs[name] = subprocess.Popen(commands(replica_env)["rasa"], cwd=ROOT, env=replica_env)
         for name, cmd in commands(env).items():
             procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env)
+        if replicas:
+            print(f"[run] {len(replicas)} more Rasa replica(s) on :"
+                  + ", :".join(e["RASA_PORT"] for e in replicas.values()), flush=True)
         print("[run] starting: action server :%s, Rasa :%s, dashboard :%s (Rasa takes ~1 min)"
               % (env["ACTION_PORT"], env["RASA_PORT"], env["DASHBOARD_PORT"]), flush=True)
         def gone() -> bool:

@@ -19,6 +19,10 @@ Usage (pytest, a session fixture)::
     stack.tail_log("rasa")  # last lines of a process log (for assertion messages)
 
 `RasaStack(..., profile_to=path)` runs Rasa under cProfile; the stats file is written on stop().
+`RasaStack(..., replicas=2)` also starts Rasa replicas ("rasa1", ...) on free ports, without
+Telegram settings, and gives the main Rasa `TELEGRAM_TURN_REPLICAS` (their URLs): the main one is
+the Telegram ingress and routes each chat's turns to one replica (docs/telegram.md). Pass
+`LOCK_STORE_TYPE=redis` in `env` with more than one replica; `stack.replica_urls` lists all.
 
 What it does:
 - Picks FREE loopback ports for both servers (unless `rasa_port` / `action_port` are given).
@@ -107,6 +111,7 @@ class RasaStack:
         ready_timeout: float = 420.0,
         start_actions: bool = True,
         profile_to: Optional[Path] = None,
+        replicas: int = 1,
     ) -> None:
         import tempfile
 
@@ -122,8 +127,14 @@ class RasaStack:
         self.ready_timeout = ready_timeout
         self.start_actions = start_actions
         self.profile_to = Path(profile_to) if profile_to else None
-        self.env = self._build_env(dict(env or {}))
+        self.replica_ports = [free_port() for _ in range(max(0, replicas - 1))]
+        overrides = dict(env or {})
+        if self.replica_ports:
+            overrides.setdefault("TELEGRAM_TURN_REPLICAS", ",".join(
+                f"http://127.0.0.1:{port}" for port in self.replica_ports))
+        self.env = self._build_env(overrides)
         self.rasa_url = f"http://127.0.0.1:{self.rasa_port}"
+        self.replica_urls = [self.rasa_url] + [f"http://127.0.0.1:{p}" for p in self.replica_ports]
         self.action_url = f"http://127.0.0.1:{self.action_port}"
         self._procs: Dict[str, subprocess.Popen] = {}
         self._logs: Dict[str, Any] = {}
@@ -183,16 +194,29 @@ class RasaStack:
         if self.profile_to is not None:  # cProfile writes its stats when Rasa stops (SIGINT)
             prefix = [str(VENV_BIN / "python"), "-m", "cProfile", "-o", str(self.profile_to),
                       str(VENV_BIN / "rasa")]
-        self._spawn("rasa", [
-            *prefix, "run", "--enable-api", "-i", "127.0.0.1",
-            "-p", str(self.rasa_port), "--jwt-secret", self.env["RASA_API_TOKEN"],
-            "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
-            "--model", str(self.model)])
+        self._spawn("rasa", [*prefix, *self._rasa_args(self.rasa_port)])
+
+    def _rasa_args(self, port: int) -> list:
+        return ["run", "--enable-api", "-i", "127.0.0.1",
+                "-p", str(port), "--jwt-secret", self.env["RASA_API_TOKEN"],
+                "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
+                "--model", str(self.model)]
+
+    def start_replicas(self) -> None:
+        """Rasa replicas that run turns for the main one: same stores, no Telegram of their own."""
+        env = {k: v for k, v in self.env.items() if not k.startswith("TELEGRAM_")}
+        for i, port in enumerate(self.replica_ports, start=1):
+            log = open(self.workdir / f"rasa{i}.log", "ab")  # noqa: SIM115 - closed in stop()
+            self._logs[f"rasa{i}"] = log
+            self._procs[f"rasa{i}"] = subprocess.Popen(
+                [str(VENV_BIN / "rasa"), *self._rasa_args(port)], cwd=ROOT, env=env, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def start(self) -> "RasaStack":
         try:
             if self.start_actions:
                 self.start_action_server()
+            self.start_replicas()
             self.start_rasa()
             self.wait_ready()
         except BaseException:
@@ -204,6 +228,9 @@ class RasaStack:
         deadline = time.monotonic() + self.ready_timeout
         want_telegram = bool(self.env.get("TELEGRAM_BOT_TOKEN"))
         pending = {"rasa"} | ({"actions"} if self.start_actions else set())
+        replicas = {f"rasa{i}": url for i, url in enumerate(self.replica_urls[1:], start=1)
+                    if f"rasa{i}" in self._procs}
+        pending |= set(replicas)
         while pending:
             for name, proc in self._procs.items():
                 if proc.poll() is not None and name in pending:
@@ -216,6 +243,11 @@ class RasaStack:
                     if not want_telegram or b'"running":true' in _get(
                             f"{self.rasa_url}/webhooks/telegram/")[1].replace(b" ", b""):
                         pending.discard("rasa")
+            for name, url in replicas.items():
+                if name in pending:
+                    status, body = _get(f"{url}/status", self.auth_headers())
+                    if status == 200 and b"model_file" in body:
+                        pending.discard(name)
             if pending and time.monotonic() > deadline:
                 raise StackError(f"{sorted(pending)} not ready after {self.ready_timeout:.0f}s:\n"
                                  + "\n".join(self.tail_log(n) for n in pending))
@@ -245,7 +277,8 @@ class RasaStack:
         self.wait_ready()
 
     def stop(self) -> None:
-        for name in ("rasa", "actions"):
+        for name in ["rasa", *[n for n in list(self._procs) if n.startswith("rasa") and n != "rasa"],
+                     "actions"]:
             self.stop_process(name)
 
     def tail_log(self, name: str, lines: int = 40) -> str:

@@ -80,7 +80,21 @@ def user_events(events: list) -> list:
 
 
 def bot_texts(events: list) -> list:
-    return [e["text"] for e in events if e.get("event") == "bot" and e.get("text")]
+    """The Telegram messages the tracker's bot events should have become: a turn's consecutive
+    bot messages are paragraphs of one message, and a message with buttons ends its group
+    (TELEGRAM_MERGE_REPLIES, on by default)."""
+    sent: list[str] = []
+    joinable = False
+    for event in events:
+        if event.get("event") == "user":
+            joinable = False
+        elif event.get("event") == "bot" and event.get("text"):
+            if joinable:
+                sent[-1] += "\n\n" + event["text"]
+            else:
+                sent.append(event["text"])
+            joinable = not (event.get("data") or {}).get("buttons")
+    return sent
 
 
 async def settle(fake: FakeTelegram, chat_id: int, at_least: int, quiet: float = 1.0,

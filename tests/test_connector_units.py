@@ -431,6 +431,12 @@ class EchoRasa:
                 message.sender_id, "Choose",
                 [{"title": "English", "payload": '/choose_language{"language": "en"}'},
                  {"title": "Long", "payload": '/inform_country{"country": "FR"}' + " " * 60}])
+        elif message.text == "three":
+            for text in ("one idea", "a second one"):
+                await message.output_channel.send_text_message(message.sender_id, text)
+            await message.output_channel.send_text_with_buttons(
+                message.sender_id, "and a question?", [{"title": "Yes", "payload": "/greet"}])
+            await message.output_channel.send_text_message(message.sender_id, "after the buttons")
         elif message.text == "/request_delete":
             await message.output_channel.send_text_message(message.sender_id, "bye")
             await message.output_channel.send_custom_json(message.sender_id, {"erasure": "done"})
@@ -662,9 +668,12 @@ async def test_recovery_resends_a_saved_turn_instead_of_running_it_again(fake, t
     rt = TelegramRuntime(settings, rasa, agent=Agent())
     await rt.start()
     try:
-        msgs = await fake.wait_for_messages(27, 2, timeout=10)
-        assert [m["text"] for m in msgs] == ["first reply", "pick one"]
-        assert msgs[1]["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "/affirm"
+        msgs = await fake.wait_for_messages(27, 1, timeout=10)
+        await asyncio.sleep(0.3)
+        msgs = fake.messages_to(27)
+        # The saved turn, sent as the live turn would have been: one message, buttons kept.
+        assert [m["text"] for m in msgs] == ["first reply\n\npick one"]
+        assert msgs[0]["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "/affirm"
         assert rasa.messages == []  # the turn was not run twice
         assert await rt.store.update_status(6000) == "done"
     finally:
@@ -852,3 +861,131 @@ async def test_runtime_skips_the_typing_indicator_when_replies_are_queued(fake, 
     fake.push_message(23, "quiet")
     await fake.wait_for_messages(23, 2, timeout=15)
     assert fake.calls_of("sendChatAction")  # the same slow turn shows it when nothing waits
+
+
+# -- one Telegram message per turn --------------------------------------------------------------
+def test_merge_turn_messages_joins_paragraphs_until_buttons_or_the_size_limit():
+    from connectors.payloads import EMPTY_TEXT, merge_turn_messages
+    keyboard = [[{"text": "Yes", "callback_data": "/affirm"}]]
+    calls = [("sendMessage", {"text": "a"}), ("sendMessage", {"text": "b"}),
+             ("sendMessage", {"text": "c?", "inline_keyboard": keyboard}),
+             ("sendMessage", {"text": "d"})]
+    assert merge_turn_messages(calls) == [
+        ("sendMessage", {"text": "a\n\nb\n\nc?", "inline_keyboard": keyboard}),
+        ("sendMessage", {"text": "d"})]
+    # A buttons-only message takes the text before it instead of showing the placeholder.
+    assert merge_turn_messages([("sendMessage", {"text": "pick one"}),
+                                ("sendMessage", {"text": EMPTY_TEXT, "inline_keyboard": keyboard})]) == [
+        ("sendMessage", {"text": "pick one", "inline_keyboard": keyboard})]
+    # Never past the limit: 3 x 40 characters with a limit of 90 make two messages.
+    long = [("sendMessage", {"text": ch * 40}) for ch in "xyz"]
+    merged = merge_turn_messages(long, limit=90)
+    assert [len(p["text"]) for _, p in merged] == [82, 40]
+    assert merge_turn_messages([]) == []
+    # The caller's dicts are not changed.
+    assert calls[0] == ("sendMessage", {"text": "a"})
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("merge,expected", [
+    ("1", ["one idea\n\na second one\n\nand a question?", "after the buttons"]),
+    ("0", ["one idea", "a second one", "and a question?", "after the buttons"]),
+])
+async def test_runtime_sends_one_telegram_message_per_turn_unless_told_not_to(fake, tmp_path, merge,
+                                                                            expected):
+    rasa = EchoRasa()
+    rt = TelegramRuntime(_settings(fake, tmp_path, TELEGRAM_MERGE_REPLIES=merge,
+                                   TELEGRAM_CHAT_RATE="100", TELEGRAM_CHAT_BURST="100"), rasa)
+    await rt.start()
+    rt.allow_list = AllowList(["greet"])
+    try:
+        fake.push_message(41, "three")
+        msgs = await fake.wait_for_messages(41, len(expected), timeout=15)
+        await asyncio.sleep(0.3)
+        msgs = fake.messages_to(41)
+        assert [m["text"] for m in msgs] == expected
+        with_buttons = [m["text"] for m in msgs if m.get("reply_markup")]
+        assert with_buttons == [expected[-2]]
+    finally:
+        await rt.stop()
+
+
+# -- several Rasa replicas behind one Telegram ingress -------------------------------------------
+def _chat_on_replica(settings: TelegramSettings, wanted: int, replicas: int, start: int) -> int:
+    """A chat id whose conversation the ingress routes to replica ``wanted`` (0 = itself)."""
+    chat = start
+    while int(pseudonymise(chat, KEY)[-8:], 16) % (replicas + 1) != wanted:
+        chat += 1
+    return chat
+
+
+@pytest.mark.asyncio
+async def test_turns_run_on_the_chats_replica_and_fall_back_here_when_it_is_down(fake, tmp_path):
+    from aiohttp import web
+
+    seen: list[dict] = []
+
+    async def replica_turn(request: web.Request) -> web.Response:
+        assert request.headers["Authorization"] == "Bearer t"
+        body = await request.json()
+        seen.append(body)
+        return web.json_response({"ok": True, "messages": [
+            {"text": f"replica says {body['text']}"},
+            {"text": "pick", "buttons": [{"title": "Yes", "payload": "/greet"}]}]})
+
+    runner, port = await _serve_post("/webhooks/telegram/turn", replica_turn)
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    settings = _settings(fake, tmp_path, TELEGRAM_TURN_REPLICAS=f"http://127.0.0.1:{port}/,{down}",
+                         TELEGRAM_CHAT_RATE="100", TELEGRAM_CHAT_BURST="100")
+    assert settings.turn_replicas == (f"http://127.0.0.1:{port}", down)
+    rasa = EchoRasa()
+    rt = TelegramRuntime(settings, rasa)
+    await rt.start()
+    rt.allow_list = AllowList(["greet"])
+    local, remote, fallback = (_chat_on_replica(settings, i, 2, 5000) for i in (0, 1, 2))
+    try:
+        # Stable: the same chat always goes to the same replica.
+        assert rt.replica_for(pseudonymise(remote, KEY)) == rt.replica_for(pseudonymise(remote, KEY))
+        assert rt.replica_for(pseudonymise(local, KEY)) is None
+        for chat in (local, remote, fallback):
+            fake.push_message(chat, "hi", language_code="fr")
+        for chat in (local, remote, fallback):
+            await fake.wait_for_messages(chat, 1, timeout=15)
+        assert [m["text"] for m in fake.messages_to(local)] == ["echo hi"]
+        assert [m["text"] for m in fake.messages_to(fallback)] == ["echo hi"]
+        remote_msgs = fake.messages_to(remote)
+        # The replica's messages go out through this ingress, merged, buttons as an inline keyboard.
+        assert [m["text"] for m in remote_msgs] == ["replica says hi\n\npick"]
+        assert remote_msgs[0]["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "/greet"
+        assert [(b["sender_id"], b["text"], b["metadata"]) for b in seen] == [
+            (pseudonymise(remote, KEY), "hi", {"language_code": "fr", "channel": "telegram"})]
+        assert seen[0]["message_id"].isdigit()
+        # Chats are concurrent, so the two local turns may come in either order.
+        assert sorted(m.sender_id for m in rasa.messages) == sorted(pseudonymise(c, KEY)
+                                                                   for c in (local, fallback))
+        assert rt.stats["remote_turns"] == 1 and rt.stats["remote_fallbacks"] == 1
+    finally:
+        await rt.stop()
+        await runner.cleanup()
+
+
+@pytest.mark.asyncio
+async def test_replica_error_is_a_failed_turn_with_a_kind_reply_not_a_silent_loss(fake, tmp_path):
+    from aiohttp import web
+
+    async def broken(_request: web.Request) -> web.Response:
+        return web.json_response({"ok": False}, status=500)
+
+    runner, port = await _serve_post("/webhooks/telegram/turn", broken)
+    settings = _settings(fake, tmp_path, TELEGRAM_TURN_REPLICAS=f"http://127.0.0.1:{port}")
+    rt = TelegramRuntime(settings, EchoRasa())
+    await rt.start()
+    chat = _chat_on_replica(settings, 1, 1, 7000)
+    try:
+        fake.push_message(chat, "hello")
+        msgs = await fake.wait_for_messages(chat, 1, timeout=15)
+        assert [m["text"] for m in msgs] == [messages.text("error", "en")]
+        assert rt.stats["errors"] == 1
+    finally:
+        await rt.stop()
+        await runner.cleanup()
