@@ -33,8 +33,8 @@ CRISIS = ("crisis_self_harm", "crisis_violence_intent", "crisis_travel_intent")
 # written last, blind to data/, v1 and v2, and is the honest figure (eval/README.md). The report
 # never lists v3's misclassified examples, so that nobody tunes on them by accident.
 HELDOUT_SETS = ("heldout_nlu", "heldout_crisis", "heldout_v2_nlu", "heldout_v2_crisis",
-                "heldout_v3_nlu", "heldout_v3_crisis")
-BLIND_SETS = ("heldout_v3_nlu", "heldout_v3_crisis")
+                "heldout_v3_nlu", "heldout_v3_crisis", "heldout_v4_nlu", "heldout_v4_crisis")
+BLIND_SETS = ("heldout_v3_nlu", "heldout_v3_crisis", "heldout_v4_nlu", "heldout_v4_crisis")
 
 
 def load_examples(path: Path) -> List[Tuple[str, str, str]]:
