@@ -4,8 +4,10 @@ Runs last in the NLU pipeline (after the FallbackClassifier), so its decision ov
 classifier and the fallback. A message is a crisis when
 - the lexicon finds a non-negated, non-figurative dangerous phrase (high precision, reviewed), or
 - the model puts a probability mass >= `model_threshold` on the crisis intents together (the
-  category is the likeliest of them) and the lexicon does not flag the text as negated or
-  figurative (breadth on wording the lexicon lacks). Recall first: the threshold (0.3) was chosen
+  category is the likeliest of them) and the lexicon does not veto it (breadth on wording the
+  lexicon lacks). A negation or a figurative look-alike vetoes the model for its own clause only:
+  when another clause names a means, death or a threat (`risk_cues` in the lexicon) the model keeps
+  its say (`Assessment.vetoes_model`). Recall first: the threshold (0.3) was chosen
   on the development held-out set for recall >= 0.95 at precision >= 0.9 (docs/nlu.md).
 A crisis sets the intent to `crisis_<category>` with confidence 1.0 and adds
 `parse_data["crisis"] = {"category", "source", "score", "pattern_id"}`. A model-only crisis
@@ -39,6 +41,19 @@ def _best_real_intent(ranking: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]
     return None
 
 
+def _lexicon_vetoes(assessment: Any) -> bool:
+    """Does the lexicon veto a model-only crisis? A negation or look-alike vetoes it for its own
+    clause only: `Assessment.vetoes_model` is False when another clause names a means, death or a
+    threat ("I'm not planning to attack anybody, I'm planning to disappear with my dad's pistol").
+    Objects without `vetoes_model` fall back to negated-or-figurative anywhere in the message."""
+    if assessment is None:
+        return False
+    scoped = getattr(assessment, "vetoes_model", None)
+    if isinstance(scoped, bool):
+        return scoped
+    return bool(assessment.negated or assessment.figurative)
+
+
 SHORT_MESSAGE_TOKENS = 4
 SHORT_MESSAGE_THRESHOLD = 0.5
 
@@ -52,7 +67,8 @@ def decide(
 ) -> Dict[str, Any]:
     """Pure decision: returns {"crisis": {...}} or {"demote_to": intent} or {} (no change).
 
-    A negation or figurative cue vetoes a model-only crisis, unless the model's crisis mass reaches
+    A negation or figurative cue vetoes a model-only crisis (scoped to its clause, see
+    `_lexicon_vetoes`), unless the model's crisis mass reaches
     ``veto_override``: one figurative phrase ("gun show") or negated clause must not silence a
     message the model is sure about."""
     if assessment is not None and assessment.hit is not None:
@@ -71,7 +87,7 @@ def decide(
     best_crisis = max(crisis_items, key=lambda i: float(i.get(PREDICTED_CONFIDENCE_KEY) or 0.0))
     # The probability mass the model puts on "some crisis": recall first, the categories share it.
     mass = sum(float(i.get(PREDICTED_CONFIDENCE_KEY) or 0.0) for i in crisis_items)
-    vetoed = assessment is not None and (assessment.negated or assessment.figurative) and mass < veto_override
+    vetoed = _lexicon_vetoes(assessment) and mass < veto_override
     # Very short messages ("ok je suis là", "lol dead") carry too little for a model-only alarm:
     # the clear short ones ("kms", "je veux mourir") are the lexicon's job.
     threshold = model_threshold if n_tokens >= SHORT_MESSAGE_TOKENS else max(model_threshold, SHORT_MESSAGE_THRESHOLD)

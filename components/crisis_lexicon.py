@@ -18,19 +18,41 @@ How a message is assessed
    pattern must not contain "pas"/"jamais" in a dangerous form: put those in a pattern without
    `negatable` ("ne jamais me reveiller").
 4. A figurative pattern (look-alike: "this meme is killing me", "une tuerie ce burger") cancels every
-   hit whose span overlaps it, and marks the assessment `figurative`.
+   hit whose span overlaps it, and marks the assessment `figurative`. A figurative entry may have a
+   guard (`pattern_rules.unless`): a regex searched in the whole clause; when it is found, the
+   look-alike does not apply in that clause ("gun show" next to ammunition, "cramer la voiture" with
+   someone inside).
+5. `denials` (top of the file) are plain statements that no harm is meant where the negation is part
+   of the object ("je ferai de mal a PERSONNE", "I won't hurt NOBODY"): they mark the assessment
+   `negated` like a cancelled hit, and never create or cancel a hit.
+6. Self-target: a hit of a self-harm pattern listed in `pattern_rules.self_target` ("the only target
+   is me", "le seul que je veux flinguer c'est moi") says that the writer is the only target:
+   violence hits in its clause and in the clause right before it are dropped ("they joke I'll shoot
+   up the school but the only target I think about is myself" is self-harm).
+7. Companion cues: a pattern listed in `pattern_rules.requires` (harm taken to others on the way
+   out: "my ex goes first", "je partirai pas seul", "je les emmene avec moi") only counts when the
+   message also has a kept hit of the required category (self_harm). With the priority below the
+   message is then violence_intent and keeps its self_harm hit: murder-suicide wording is violence.
 
 Priority when hits of several categories remain (all are critical): violence_intent, then
 self_harm, then travel_intent. Violence means imminent danger to other people and calls for
 emergency services and the workers at once; self-harm is imminent danger to the person; travel
 plans are usually days or weeks away. `Assessment.hits` keeps every hit so callers can use all
 categories (for instance to also show suicide helplines to someone who wants to attack).
+
+Scope of the model veto (`Assessment.vetoes_model`, used by components/crisis.py)
+A negation or a figurative look-alike vetoes a model-only crisis prediction for its own scope only:
+the clause it is in, cut further at contrastive conjunctions ("but", "mais", "par contre" ...). When
+another scope holds a `risk_cues` entry (a means with a determiner, "my dad's pistol", "la corde";
+disappearing; dying; a threat) that is not itself negated, the message is `open_risk` and the model
+keeps its say: "I'm not planning to attack anybody, I just want to disappear tonight" is not vetoed,
+"I would never hurt myself, don't worry" is.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -46,6 +68,13 @@ _INTERJECTIONS: FrozenSet[Tuple[str, ...]] = frozenset({("no",), ("non",), ("nop
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "content" / "crisis_lexicon.yml"
 _CLAUSE_SPLIT_RE = re.compile(r"[.,;!?\n\r\u2026\u061f\u00a1\u00bf]+")
+# Contrastive conjunctions open a new scope for the model veto inside a clause (normalised text).
+_SCOPE_SPLIT_RE = re.compile(
+    r"(?<![a-z0-9])(?:but|though|although|however|instead|mais|pourtant|cependant|sauf que|par contre|"
+    r"en revanche|plutot)(?![a-z0-9])"
+)
+SELF_TARGET_CATEGORY = "self_harm"
+SELF_TARGET_DROPS = "violence_intent"
 _ID_RE = re.compile(r"^[a-z]{2}-[a-z]{2}-(?:fig-)?\d{3}$")
 
 
@@ -65,13 +94,19 @@ class CrisisHit:
 class Assessment:
     hit: Optional[CrisisHit]  # strongest non-cancelled hit (CATEGORY_PRIORITY, then earliest)
     hits: Tuple[CrisisHit, ...]  # every non-cancelled hit, in priority then text order
-    negated: bool  # a dangerous phrase was found but a negation cancelled it
+    negated: bool  # a dangerous phrase was cancelled by a negation, or a denial was found
     figurative: bool  # a figurative look-alike matched somewhere in the message
     normalized: str = ""  # the normalised text the spans refer to
+    open_risk: bool = False  # a scope without negation/look-alike names a means, death or a threat
 
     @property
     def is_crisis(self) -> bool:
         return self.hit is not None
+
+    @property
+    def vetoes_model(self) -> bool:
+        """True when a negation or look-alike should veto a model-only crisis for this message."""
+        return self.hit is None and (self.negated or self.figurative) and not self.open_risk
 
     @property
     def categories(self) -> Tuple[str, ...]:
@@ -90,6 +125,9 @@ class _Pattern:
     regex: "re.Pattern[str]"
     negatable: bool
     figurative: bool
+    requires: Optional[str] = None  # category that must also have a kept hit in the message
+    self_target: bool = False  # the writer is the only target: drops nearby violence hits
+    unless: Optional["re.Pattern[str]"] = None  # figurative only: clause-level guard
 
 
 def _compile(pattern_id: str, source: Any) -> "re.Pattern[str]":
@@ -99,6 +137,63 @@ def _compile(pattern_id: str, source: Any) -> "re.Pattern[str]":
         return re.compile(r"(?<![a-z0-9])(?:" + source + r")(?![a-z0-9])")
     except re.error as exc:
         raise LexiconError(f"{pattern_id}: invalid regular expression: {exc}") from exc
+
+
+def _compile_plain(where: str, source: Any) -> "re.Pattern[str]":
+    if not isinstance(source, str) or not source.strip():
+        raise LexiconError(f"{where}: must be a non-empty string")
+    try:
+        return re.compile(source)
+    except re.error as exc:
+        raise LexiconError(f"{where}: invalid regular expression: {exc}") from exc
+
+
+def _regex_list(data: Mapping[str, Any], key: str) -> Tuple["re.Pattern[str]", ...]:
+    """Optional per-language lists of regexes (`denials`, `risk_cues`), compiled token-wrapped."""
+    block = data.get(key)
+    if block is None:
+        return ()
+    if not isinstance(block, Mapping):
+        raise LexiconError(f"'{key}' must map each language to a list of regexes")
+    out: List["re.Pattern[str]"] = []
+    for lang in LANGUAGES:
+        entries = block.get(lang) or []
+        if not isinstance(entries, list):
+            raise LexiconError(f"'{key}.{lang}' must be a list")
+        for i, source in enumerate(entries):
+            out.append(_compile(f"{key}.{lang}[{i}]", source))
+    return tuple(out)
+
+
+def _apply_rules(patterns: List[_Pattern], rules: Any) -> List[_Pattern]:
+    """`pattern_rules: {requires: {id: category}, self_target: [id], unless: {fig id: regex}}`."""
+    if rules is None:
+        return patterns
+    if not isinstance(rules, Mapping) or set(rules) - {"requires", "self_target", "unless"}:
+        raise LexiconError("'pattern_rules' may only hold 'requires', 'self_target' and 'unless'")
+    by_id = {p.pattern_id: p for p in patterns}
+    requires = rules.get("requires") or {}
+    self_target = rules.get("self_target") or []
+    unless = rules.get("unless") or {}
+    if not isinstance(requires, Mapping) or not isinstance(self_target, list) or not isinstance(unless, Mapping):
+        raise LexiconError("'pattern_rules': requires and unless are mappings, self_target a list")
+    changes: Dict[str, Dict[str, Any]] = {}
+    for pattern_id, category in requires.items():
+        pat = by_id.get(pattern_id)
+        if pat is None or pat.figurative or category not in CATEGORY_PRIORITY or category == pat.category:
+            raise LexiconError(f"pattern_rules.requires.{pattern_id}: needs a pattern and another category")
+        changes.setdefault(pattern_id, {})["requires"] = category
+    for pattern_id in self_target:
+        pat = by_id.get(pattern_id)
+        if pat is None or pat.figurative or pat.category != SELF_TARGET_CATEGORY:
+            raise LexiconError(f"pattern_rules.self_target: {pattern_id!r} is not a {SELF_TARGET_CATEGORY} pattern")
+        changes.setdefault(pattern_id, {})["self_target"] = True
+    for pattern_id, source in unless.items():
+        pat = by_id.get(pattern_id)
+        if pat is None or not pat.figurative:
+            raise LexiconError(f"pattern_rules.unless.{pattern_id}: only figurative entries take a guard")
+        changes.setdefault(pattern_id, {})["unless"] = _compile_plain(f"pattern_rules.unless.{pattern_id}", source)
+    return [replace(p, **changes[p.pattern_id]) if p.pattern_id in changes else p for p in patterns]
 
 
 def _cue_list(data: Mapping[str, Any], key: str, required: bool) -> Tuple[Tuple[str, ...], ...]:
@@ -133,11 +228,15 @@ class CrisisLexicon:
         bridge: FrozenSet[str],
         version: int,
         reviewed: Mapping[str, Any],
+        denials: Sequence["re.Pattern[str]"] = (),
+        risk_cues: Sequence["re.Pattern[str]"] = (),
     ) -> None:
         self._patterns = tuple(p for p in patterns if not p.figurative)
         self._figurative = tuple(p for p in patterns if p.figurative)
         self._negations = tuple(negations)
         self._bridge = bridge
+        self._denials = tuple(denials)
+        self._risk_cues = tuple(risk_cues)
         self.version = version
         self.reviewed = dict(reviewed)
 
@@ -204,7 +303,10 @@ class CrisisLexicon:
                                 figurative=kind == "figurative",
                             )
                         )
-        return cls(patterns, negations, bridge, version, reviewed)
+        patterns = _apply_rules(patterns, data.get("pattern_rules"))
+        denials = _regex_list(data, "denials")
+        risk_cues = _regex_list(data, "risk_cues")
+        return cls(patterns, negations, bridge, version, reviewed, denials, risk_cues)
 
     # ------------------------------------------------------------------ introspection
     @property
@@ -245,20 +347,43 @@ class CrisisLexicon:
         after = clause[end:].split()
         return bool(after) and after[0] in POST_NEGATIONS_FR
 
+    @staticmethod
+    def _scope_bounds(clause: str) -> List[int]:
+        """Start offsets of the veto scopes of a clause (cut at contrastive conjunctions)."""
+        return [0] + [m.start() for m in _SCOPE_SPLIT_RE.finditer(clause) if m.start() > 0]
+
+    @staticmethod
+    def _scope_of(bounds: List[int], pos: int) -> int:
+        index = 0
+        for i, start in enumerate(bounds):
+            if start <= pos:
+                index = i
+        return index
+
     def assess(self, text: str) -> Assessment:
         """Normalise `text` with textnorm and match the lexicon. Never raises on odd input."""
         if not isinstance(text, str) or not text.strip():
             return Assessment(hit=None, hits=(), negated=False, figurative=False, normalized="")
         clauses = self._clauses(text)
         normalized = " ".join(c for _, c in clauses)
+        bounds = [self._scope_bounds(clause) for _, clause in clauses]
+        covered: set = set()  # (clause index, scope index) holding a negation or a look-alike
+
+        def cover(ci: int, start: int, end: int) -> None:
+            first, last = self._scope_of(bounds[ci], start), self._scope_of(bounds[ci], max(start, end - 1))
+            covered.update((ci, k) for k in range(first, last + 1))
+
         fig_spans: List[Tuple[int, int]] = []
-        for offset, clause in clauses:
+        for ci, (offset, clause) in enumerate(clauses):
             for pat in self._figurative:
+                if pat.unless is not None and pat.unless.search(clause):
+                    continue
                 for m in pat.regex.finditer(clause):
                     fig_spans.append((offset + m.start(), offset + m.end()))
-        hits: List[CrisisHit] = []
+                    cover(ci, m.start(), m.end())
+        kept: List[Tuple[CrisisHit, int, _Pattern]] = []
         negated = False
-        for offset, clause in clauses:
+        for ci, (offset, clause) in enumerate(clauses):
             for pat in self._patterns:
                 for m in pat.regex.finditer(clause):
                     span = (offset + m.start(), offset + m.end())
@@ -266,18 +391,48 @@ class CrisisLexicon:
                         continue
                     if pat.negatable and self._is_negated(clause, m.start(), m.end()):
                         negated = True
+                        cover(ci, m.start(), m.end())
                         continue
-                    hits.append(CrisisHit(pat.category, pat.pattern_id, pat.language, span))
+                    kept.append((CrisisHit(pat.category, pat.pattern_id, pat.language, span), ci, pat))
+            for denial in self._denials:
+                for m in denial.finditer(clause):
+                    negated = True
+                    cover(ci, m.start(), m.end())
+        # The writer as the only target: violence hits in that clause and the one before are dropped.
+        self_target_clauses = {ci for _, ci, pat in kept if pat.self_target}
+        if self_target_clauses:
+            kept = [
+                (h, ci, pat) for h, ci, pat in kept
+                if h.category != SELF_TARGET_DROPS or not ({ci, ci + 1} & self_target_clauses)
+            ]
+        # Companion cues count only next to a kept hit of the category they require.
+        present = {h.category for h, _, pat in kept if pat.requires is None}
+        kept = [(h, ci, pat) for h, ci, pat in kept if pat.requires is None or pat.requires in present]
         rank = {c: i for i, c in enumerate(CATEGORY_PRIORITY)}
         unique: Dict[Tuple[str, Tuple[int, int]], CrisisHit] = {}
-        for h in hits:
+        for h, _, _ in kept:
             unique.setdefault((h.pattern_id, h.span), h)
         ordered = tuple(sorted(unique.values(), key=lambda h: (rank[h.category], h.span[0], h.pattern_id)))
+        open_risk = False
+        if not ordered and (negated or fig_spans) and self._risk_cues:
+            open_risk = self._open_risk(clauses, bounds, covered)
         return Assessment(
             hit=ordered[0] if ordered else None,
             hits=ordered,
             negated=negated,
             figurative=bool(fig_spans),
             normalized=normalized,
+            open_risk=open_risk,
         )
 
+    def _open_risk(self, clauses: List[Tuple[int, str]], bounds: List[List[int]], covered: set) -> bool:
+        """A risk cue, not itself negated, in a scope that holds no negation and no look-alike."""
+        for ci, (_, clause) in enumerate(clauses):
+            for cue in self._risk_cues:
+                for m in cue.finditer(clause):
+                    if (ci, self._scope_of(bounds[ci], m.start())) in covered:
+                        continue
+                    if self._is_negated(clause, m.start(), m.end()):
+                        continue
+                    return True
+        return False
