@@ -211,6 +211,9 @@ async def run_telegram(stack: RasaStack, fake: FakeTelegram, http: aiohttp.Clien
         lost += sum((expected - got).values())
         duplicated += sum((got - expected).values())
     result = summary(latencies, total, elapsed)
+    # The connector's own account of where an update's time went (cumulative since Rasa started).
+    async with http.get(f"{stack.rasa_url}/webhooks/telegram/?timings=1") as resp:
+        result["connector_timings_ms"] = (await resp.json()).get("timings_ms") if resp.status == 200 else None
     statuses = collections.Counter(c.status for c in calls)
     result.update({
         "lost_messages": lost, "duplicated_messages": duplicated, "turns_without_reply": no_reply,

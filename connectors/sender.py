@@ -48,6 +48,24 @@ class TokenBucket:
             await asyncio.sleep((1.0 - self.tokens) / self.rate)
 
 
+class StageTimings:
+    """Running sums of seconds per stage of an update's way through the connector (no ids, no
+    text): what the benchmark and an operator read to see where the time goes."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, float] = {}
+        self._counts: dict[str, int] = {}
+
+    def add(self, stage: str, seconds: float) -> None:
+        self._sums[stage] = self._sums.get(stage, 0.0) + max(0.0, seconds)
+        self._counts[stage] = self._counts.get(stage, 0) + 1
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        return {stage: {"mean_ms": round(1000 * total / self._counts[stage], 2),
+                        "count": self._counts[stage]}
+                for stage, total in sorted(self._sums.items())}
+
+
 @dataclass
 class _Item:
     row_id: int | None  # outbox row; None for markers
@@ -55,6 +73,7 @@ class _Item:
     params: dict[str, Any] = field(default_factory=dict)
     marker: Callable[[], Awaitable[None]] | None = None
     done: asyncio.Future | None = None
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -104,6 +123,7 @@ class Sender:
         self._blocked: set[str] = set()  # chats that answered 403 since they last wrote to us
         self.on_blocked: Callable[[str], Awaitable[None]] | None = None
         self.stats = {"sent": 0, "retried": 0, "blocked": 0, "dropped": 0}
+        self.timings = StageTimings()
 
     # -- public ----------------------------------------------------------------------------
     async def resume_outbox(self) -> int:
@@ -206,8 +226,13 @@ class Sender:
                 await self.store.outbox_done(item.row_id)
             return
         while not self._closing:
+            waited = time.monotonic()
             await queue.bucket.acquire()
+            limited = time.monotonic()
             await self.global_bucket.acquire()
+            called = time.monotonic()
+            self.timings.add("send_chat_limit", limited - waited)
+            self.timings.add("send_global_limit", called - limited)
             try:
                 await self._call(queue.chat_id, item)
             except RetryAfter as exc:
@@ -239,6 +264,9 @@ class Sender:
                 continue
             else:
                 self.stats["sent"] += 1
+                now = time.monotonic()
+                self.timings.add("send_call", now - called)
+                self.timings.add("queued_to_sent", now - item.queued_at)
             if item.row_id is not None:
                 await self.store.outbox_done(item.row_id)
             return

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import secrets
+import time
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -171,6 +172,8 @@ class TelegramRuntime:
         self._replica_session: Any = None  # aiohttp session to the other replicas, opened lazily
         self.stats = {"received": 0, "duplicates": 0, "handled": 0, "errors": 0,
                       "remote_turns": 0, "remote_fallbacks": 0}
+        # Where an update's time goes (sums and counts only; GET /webhooks/telegram/?timings=1).
+        self.timings = self.sender.timings
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -264,7 +267,7 @@ class TelegramRuntime:
         queue = self._chat_queues.get(key)
         if queue is None:
             queue = self._chat_queues[key] = asyncio.Queue()
-        queue.put_nowait((update_id, decision, recovered))
+        queue.put_nowait((update_id, decision, recovered, time.monotonic()))
         task = self._chat_tasks.get(key)
         if task is None or task.done():
             self._chat_tasks[key] = asyncio.get_running_loop().create_task(self._chat_worker(key))
@@ -272,7 +275,8 @@ class TelegramRuntime:
     async def _chat_worker(self, key: int) -> None:
         queue = self._chat_queues[key]
         while not queue.empty():
-            update_id, decision, recovered = queue.get_nowait()
+            update_id, decision, recovered, queued_at = queue.get_nowait()
+            self.timings.add("waiting_for_chat", time.monotonic() - queued_at)
             await self._handle(update_id, decision, recovered)
         if queue.empty():
             self._chat_queues.pop(key, None)
@@ -360,7 +364,10 @@ class TelegramRuntime:
             message_id=str(update_id),
             metadata={"language_code": language_code, "channel": "telegram"},
         )
+        waited = time.monotonic()
         async with self._turns:
+            started = time.monotonic()
+            self.timings.add("waiting_for_turn_slot", started - waited)
             typing = asyncio.get_running_loop().create_task(self._typing(chat_id))
             try:
                 await asyncio.wait_for(self._run_turn(message), self.settings.turn_timeout)
@@ -374,6 +381,7 @@ class TelegramRuntime:
                 await self.commit(update_id, sender_id, chat_id, output.buffer)
                 raise
             typing.cancel()
+            self.timings.add("turn", time.monotonic() - started)
             await self.commit(update_id, sender_id, chat_id, output.buffer)
 
     def replica_for(self, sender_id: str) -> str | None:
@@ -433,7 +441,9 @@ class TelegramRuntime:
         if self.settings.merge_replies:
             buffer = _merge_buffer(buffer)
         calls = [item[1] for item in buffer if item[0] == "call"]
+        started = time.monotonic()
         row_ids = iter(await self.store.commit_turn(update_id, sender_id, chat_id, calls))
+        self.timings.add("commit", time.monotonic() - started)
         for kind, value in buffer:
             if kind == "call":
                 self.sender.enqueue_stored(sender_id, chat_id, next(row_ids), value[0], value[1])
@@ -833,6 +843,8 @@ class TelegramInput(InputChannel):
         async def health(_request: Request) -> HTTPResponse:
             body: dict[str, Any] = {"status": "ok", "telegram": channel.settings.mode,
                                     "running": channel.runtime is not None}
+            if channel.runtime is not None and _request.args.get("timings"):
+                body["timings_ms"] = channel.runtime.timings.summary()
             if channel.runtime is not None and channel.settings.turn_replicas:
                 stats = channel.runtime.stats  # counts only
                 body["replicas"] = {"count": len(channel.settings.turn_replicas),

@@ -989,3 +989,17 @@ async def test_replica_error_is_a_failed_turn_with_a_kind_reply_not_a_silent_los
     finally:
         await rt.stop()
         await runner.cleanup()
+
+
+@pytest.mark.asyncio
+async def test_runtime_accounts_for_where_an_updates_time_goes(fake, runtime):
+    runtime.test_rasa.delay = 0.2
+    fake.push_message(42, "timed")
+    await fake.wait_for_messages(42, 1, timeout=10)
+    await asyncio.sleep(0.2)
+    timings = runtime.timings.summary()
+    for stage in ("waiting_for_chat", "waiting_for_turn_slot", "turn", "commit",
+                  "send_chat_limit", "send_global_limit", "send_call", "queued_to_sent"):
+        assert timings[stage]["count"] >= 1, stage
+    assert timings["turn"]["mean_ms"] >= 200  # the stand-in's delay is inside the turn
+    assert set(timings["turn"]) == {"mean_ms", "count"}  # sums and counts, nothing else
