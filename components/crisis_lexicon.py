@@ -33,6 +33,14 @@ How a message is assessed
    out: "my ex goes first", "je partirai pas seul", "je les emmene avec moi") only counts when the
    message also has a kept hit of the required category (self_harm). With the priority below the
    message is then violence_intent and keeps its self_harm hit: murder-suicide wording is violence.
+8. Message context (v4.1): `pattern_rules.unless_context` and `pattern_rules.requires_context` hold
+   a regex searched in every clause of the message (whole tokens); a match that is itself negated
+   ("I don't have a cold") does not count. `unless_context`: when found, the hits of that pattern
+   are dropped (the model keeps its say: a dropped hit vetoes nothing; a negated one still counts as
+   a negation), or a look-alike does not apply ("why do people join ... ? asking for me").
+   `requires_context`: a pattern's hits count only when the cue is found ("rejoindre le groupe" next
+   to "le passeur m'attend"). They reach across clauses because the context is often in another
+   sentence ("I wish I could sleep forever, this cold is brutal").
 
 Priority when hits of several categories remain (all are critical): violence_intent, then
 self_harm, then travel_intent. Violence means imminent danger to other people and calls for
@@ -128,6 +136,8 @@ class _Pattern:
     requires: Optional[str] = None  # category that must also have a kept hit in the message
     self_target: bool = False  # the writer is the only target: drops nearby violence hits
     unless: Optional["re.Pattern[str]"] = None  # figurative only: clause-level guard
+    unless_context: Optional["re.Pattern[str]"] = None  # message-level: drops hits / disables a look-alike
+    requires_context: Optional["re.Pattern[str]"] = None  # patterns only: message-level cue needed
 
 
 def _compile(pattern_id: str, source: Any) -> "re.Pattern[str]":
@@ -166,17 +176,27 @@ def _regex_list(data: Mapping[str, Any], key: str) -> Tuple["re.Pattern[str]", .
 
 
 def _apply_rules(patterns: List[_Pattern], rules: Any) -> List[_Pattern]:
-    """`pattern_rules: {requires: {id: category}, self_target: [id], unless: {fig id: regex}}`."""
+    """`pattern_rules: {requires: {id: category}, self_target: [id], unless: {fig id: regex},
+    unless_context: {id: regex}, requires_context: {id: regex}}`."""
     if rules is None:
         return patterns
-    if not isinstance(rules, Mapping) or set(rules) - {"requires", "self_target", "unless"}:
-        raise LexiconError("'pattern_rules' may only hold 'requires', 'self_target' and 'unless'")
+    allowed = {"requires", "self_target", "unless", "unless_context", "requires_context"}
+    if not isinstance(rules, Mapping) or set(rules) - allowed:
+        raise LexiconError(f"'pattern_rules' may only hold {sorted(allowed)}")
     by_id = {p.pattern_id: p for p in patterns}
     requires = rules.get("requires") or {}
     self_target = rules.get("self_target") or []
     unless = rules.get("unless") or {}
-    if not isinstance(requires, Mapping) or not isinstance(self_target, list) or not isinstance(unless, Mapping):
-        raise LexiconError("'pattern_rules': requires and unless are mappings, self_target a list")
+    unless_context = rules.get("unless_context") or {}
+    requires_context = rules.get("requires_context") or {}
+    if (
+        not isinstance(requires, Mapping)
+        or not isinstance(self_target, list)
+        or not isinstance(unless, Mapping)
+        or not isinstance(unless_context, Mapping)
+        or not isinstance(requires_context, Mapping)
+    ):
+        raise LexiconError("'pattern_rules': self_target is a list, the other rules are mappings")
     changes: Dict[str, Dict[str, Any]] = {}
     for pattern_id, category in requires.items():
         pat = by_id.get(pattern_id)
@@ -193,6 +213,19 @@ def _apply_rules(patterns: List[_Pattern], rules: Any) -> List[_Pattern]:
         if pat is None or not pat.figurative:
             raise LexiconError(f"pattern_rules.unless.{pattern_id}: only figurative entries take a guard")
         changes.setdefault(pattern_id, {})["unless"] = _compile_plain(f"pattern_rules.unless.{pattern_id}", source)
+    for pattern_id, source in unless_context.items():
+        if pattern_id not in by_id:
+            raise LexiconError(f"pattern_rules.unless_context.{pattern_id}: unknown pattern id")
+        changes.setdefault(pattern_id, {})["unless_context"] = _compile(
+            f"pattern_rules.unless_context.{pattern_id}", source
+        )
+    for pattern_id, source in requires_context.items():
+        pat = by_id.get(pattern_id)
+        if pat is None or pat.figurative:
+            raise LexiconError(f"pattern_rules.requires_context.{pattern_id}: needs a (non-figurative) pattern")
+        changes.setdefault(pattern_id, {})["requires_context"] = _compile(
+            f"pattern_rules.requires_context.{pattern_id}", source
+        )
     return [replace(p, **changes[p.pattern_id]) if p.pattern_id in changes else p for p in patterns]
 
 
@@ -368,6 +401,13 @@ class CrisisLexicon:
         normalized = " ".join(c for _, c in clauses)
         bounds = [self._scope_bounds(clause) for _, clause in clauses]
         covered: set = set()  # (clause index, scope index) holding a negation or a look-alike
+        context_seen: Dict[int, bool] = {}
+
+        def in_context(regex: "re.Pattern[str]") -> bool:
+            key = id(regex)
+            if key not in context_seen:
+                context_seen[key] = self._context_found(clauses, regex)
+            return context_seen[key]
 
         def cover(ci: int, start: int, end: int) -> None:
             first, last = self._scope_of(bounds[ci], start), self._scope_of(bounds[ci], max(start, end - 1))
@@ -378,6 +418,8 @@ class CrisisLexicon:
             for pat in self._figurative:
                 if pat.unless is not None and pat.unless.search(clause):
                     continue
+                if pat.unless_context is not None and in_context(pat.unless_context):
+                    continue
                 for m in pat.regex.finditer(clause):
                     fig_spans.append((offset + m.start(), offset + m.end()))
                     cover(ci, m.start(), m.end())
@@ -386,6 +428,8 @@ class CrisisLexicon:
         for ci, (offset, clause) in enumerate(clauses):
             for pat in self._patterns:
                 for m in pat.regex.finditer(clause):
+                    if pat.requires_context is not None and not in_context(pat.requires_context):
+                        break
                     span = (offset + m.start(), offset + m.end())
                     if any(s < span[1] and span[0] < e for s, e in fig_spans):
                         continue
@@ -393,6 +437,8 @@ class CrisisLexicon:
                         negated = True
                         cover(ci, m.start(), m.end())
                         continue
+                    if pat.unless_context is not None and in_context(pat.unless_context):
+                        continue  # ordinary context elsewhere in the message: dropped, no veto
                     kept.append((CrisisHit(pat.category, pat.pattern_id, pat.language, span), ci, pat))
             for denial in self._denials:
                 for m in denial.finditer(clause):
@@ -424,6 +470,14 @@ class CrisisLexicon:
             normalized=normalized,
             open_risk=open_risk,
         )
+
+    def _context_found(self, clauses: List[Tuple[int, str]], regex: "re.Pattern[str]") -> bool:
+        """The context regex matches somewhere in the message and that match is not negated."""
+        for _, clause in clauses:
+            for m in regex.finditer(clause):
+                if not self._is_negated(clause, m.start(), m.end()):
+                    return True
+        return False
 
     def _open_risk(self, clauses: List[Tuple[int, str]], bounds: List[List[int]], covered: set) -> bool:
         """A risk cue, not itself negated, in a scope that holds no negation and no look-alike."""

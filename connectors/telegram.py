@@ -80,6 +80,8 @@ class TelegramSettings:
     merge_replies: bool = True
     # Other Rasa replicas (base URLs) that run turns for this ingress, chosen per chat.
     turn_replicas: tuple[str, ...] = ()
+    # With replicas: does this process (the ingress) also run a share of the turns?
+    ingress_turns: bool = True
     update_retention_s: float = 48 * 3600.0
     callback_retention_s: float = 7 * 24 * 3600.0
     domain_path: str = str(REPO_ROOT / "domain.yml")
@@ -106,6 +108,8 @@ class TelegramSettings:
             not in ("0", "false", "no", "off"),
             turn_replicas=tuple(u.strip().rstrip("/") for u in
                                 env.get("TELEGRAM_TURN_REPLICAS", "").split(",") if u.strip()),
+            ingress_turns=env.get("TELEGRAM_INGRESS_TURNS", "1").strip().lower()
+            not in ("0", "false", "no", "off"),
             update_retention_s=_env_float(env, "TELEGRAM_UPDATE_RETENTION_HOURS", 48.0) * 3600.0,
             domain_path=env.get("RASA_DOMAIN_PATH", "") or str(REPO_ROOT / "domain.yml"),
         )
@@ -392,9 +396,12 @@ class TelegramRuntime:
         if not replicas:
             return None
         try:
-            index = int(sender_id[-8:], 16) % (len(replicas) + 1)
+            digits = int(sender_id[-8:], 16)
         except ValueError:
             return None
+        if not self.settings.ingress_turns:  # the ingress only receives and sends
+            return replicas[digits % len(replicas)]
+        index = digits % (len(replicas) + 1)
         return None if index == 0 else replicas[index - 1]
 
     async def _run_turn(self, message: UserMessage) -> None:

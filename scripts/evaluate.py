@@ -180,6 +180,38 @@ def crisis_section(examples: List[Tuple[str, str, str]], parses: List[Dict]) -> 
     return out
 
 
+def crisis_threshold_sweep(examples: List[Tuple[str, str, str]], parses: List[Dict],
+                           thresholds: List[float]) -> Dict:
+    """Any-crisis recall / precision if CrisisDetector's ``model_threshold`` were each of
+    ``thresholds``, from the same parses: a lexicon hit stays a crisis; a model crisis keeps its
+    score (the crisis mass) to compare; any other message is decided again from its ranking."""
+    from components.crisis import SHORT_MESSAGE_THRESHOLD, SHORT_MESSAGE_TOKENS, decide
+    from components.crisis_lexicon import CrisisLexicon
+    from components.textnorm import tokens
+
+    lexicon = CrisisLexicon.load()
+    out: Dict = {}
+    for threshold in thresholds:
+        tp = fn = fp = 0
+        for (text, gold, _lang), parse in zip(examples, parses):
+            n_tokens = len(tokens(text))
+            crisis = parse.get("crisis") or {}
+            if crisis.get("source") == "lexicon":
+                predicted = True
+            elif crisis.get("source") == "model":
+                needed = threshold if n_tokens >= SHORT_MESSAGE_TOKENS else max(threshold, SHORT_MESSAGE_THRESHOLD)
+                predicted = float(crisis.get("score") or 0.0) >= needed
+            else:
+                predicted = "crisis" in decide(lexicon.assess(text), parse.get("intent_ranking") or [],
+                                               threshold, n_tokens=n_tokens)
+            tp += gold in CRISIS and predicted
+            fn += gold in CRISIS and not predicted
+            fp += predicted and gold not in CRISIS
+        out[str(threshold)] = {"recall": round(tp / max(1, tp + fn), 4),
+                               "precision": round(tp / max(1, tp + fp), 4), "false_alarms": fp}
+    return out
+
+
 def cross_validation(folds: int) -> Dict:
     out_dir = ROOT / "results" / "cv"
     env = dict(os.environ, RASA_TELEMETRY_ENABLED="false", PYTHONPATH=str(ROOT))
@@ -194,6 +226,8 @@ def cross_validation(folds: int) -> Dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cv-folds", type=int, default=0, help="also run k-fold cross-validation on data/nlu")
+    parser.add_argument("--crisis-sweep", default="0.15,0.2,0.25,0.3",
+                        help="model_threshold values to compare on the crisis sets ('' = none)")
     args = parser.parse_args()
     from components.textnorm import normalize
 
@@ -218,6 +252,9 @@ def main() -> int:
         offset += len(examples)
         report[name] = crisis_section(examples, chunk) if "crisis" in name else intent_section(examples, chunk)
         report[name]["excluded_as_seen_in_training"] = excluded[name]
+        if "crisis" in name and args.crisis_sweep:
+            report[name]["threshold_sweep"] = crisis_threshold_sweep(
+                examples, chunk, [float(x) for x in args.crisis_sweep.split(",")])
         if name in BLIND_SETS:
             n_errors = len(report[name].pop("errors", []))
             report[name]["errors"] = f"{n_errors} errors, not listed: blind set (eval/README.md)"
@@ -235,6 +272,9 @@ def main() -> int:
         if "crisis" in name:
             print(f"{name}: recall={section['any_crisis_recall']} precision={section['any_crisis_precision']} "
                   f"false alarms={section['lookalike_false_alarms']}/{section['lookalikes']}")
+            if "threshold_sweep" in section:
+                print("  model_threshold sweep (R/P): " + "  ".join(
+                    f"{t}: {v['recall']}/{v['precision']}" for t, v in section["threshold_sweep"].items()))
             for lang, v in section["per_language"].items():
                 cats = {k[len('crisis_'):]: (v2["recall"], v2["precision"]) for k, v2 in v["per_category"].items()}
                 print(f"  {lang}: recall={v['any_crisis_recall']} precision={v['any_crisis_precision']} per category (R,P)={cats}")

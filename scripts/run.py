@@ -59,6 +59,9 @@ def replica_plan(env: Dict[str, str]) -> Dict[str, Dict[str, str]]:
         plan[f"rasa{i}"] = replica_env
     env["TELEGRAM_TURN_REPLICAS"] = ",".join(
         f"http://127.0.0.1:{e['RASA_PORT']}" for e in plan.values())
+    # From three processes on, the ingress only receives and sends (unless set otherwise): its
+    # event loop stays free for Telegram while the replicas run the turns.
+    env.setdefault("TELEGRAM_INGRESS_TURNS", "0" if count >= 3 else "1")
     return plan
 
 

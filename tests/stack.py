@@ -132,6 +132,8 @@ class RasaStack:
         if self.replica_ports:
             overrides.setdefault("TELEGRAM_TURN_REPLICAS", ",".join(
                 f"http://127.0.0.1:{port}" for port in self.replica_ports))
+            # As scripts/run.py: from three processes on, the ingress runs no turns itself.
+            overrides.setdefault("TELEGRAM_INGRESS_TURNS", "0" if replicas >= 3 else "1")
         self.env = self._build_env(overrides)
         self.rasa_url = f"http://127.0.0.1:{self.rasa_port}"
         self.replica_urls = [self.rasa_url] + [f"http://127.0.0.1:{p}" for p in self.replica_ports]
