@@ -1003,3 +1003,21 @@ async def test_runtime_accounts_for_where_an_updates_time_goes(fake, runtime):
         assert timings[stage]["count"] >= 1, stage
     assert timings["turn"]["mean_ms"] >= 200  # the stand-in's delay is inside the turn
     assert set(timings["turn"]) == {"mean_ms", "count"}  # sums and counts, nothing else
+
+
+def test_an_ingress_without_turns_spreads_every_chat_over_the_replicas_only():
+    replicas = "http://127.0.0.1:1,http://127.0.0.1:2"
+    only = TelegramRuntime.replica_for
+    env = {"TELEGRAM_TURN_REPLICAS": replicas, "TELEGRAM_INGRESS_TURNS": "0"}
+
+    class Stub:
+        settings = TelegramSettings.from_env(env)
+
+    chosen = [only(Stub(), pseudonymise(chat, KEY)) for chat in range(200)]
+    assert None not in chosen
+    assert {c: chosen.count(c) for c in set(chosen)}.keys() == {"http://127.0.0.1:1",
+                                                                 "http://127.0.0.1:2"}
+    assert min(chosen.count(c) for c in set(chosen)) > 60  # roughly even (HMAC digits)
+    Stub.settings = TelegramSettings.from_env({"TELEGRAM_TURN_REPLICAS": replicas})
+    with_ingress = [only(Stub(), pseudonymise(chat, KEY)) for chat in range(200)]
+    assert with_ingress.count(None) > 40  # the ingress keeps about a third

@@ -40,3 +40,14 @@ def test_unsafe_or_malformed_replica_settings_are_refused_clearly(extra, message
     with pytest.raises(SystemExit) as exc:
         replica_plan(base_env(**extra))
     assert message in str(exc.value)
+
+
+def test_from_three_processes_the_ingress_runs_no_turns_unless_told_to():
+    two, three = base_env(RASA_REPLICAS="2"), base_env(RASA_REPLICAS="3")
+    replica_plan(two)
+    replica_plan(three)
+    assert two["TELEGRAM_INGRESS_TURNS"] == "1"
+    assert three["TELEGRAM_INGRESS_TURNS"] == "0"
+    kept = base_env(RASA_REPLICAS="3", TELEGRAM_INGRESS_TURNS="1")
+    replica_plan(kept)
+    assert kept["TELEGRAM_INGRESS_TURNS"] == "1"
