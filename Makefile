@@ -31,7 +31,7 @@ eval: train
 	@$(PY) -m scripts.evaluate
 
 bench: train
-	@$(PY) -m bench.telegram_bench
+	@$(PY) -m bench.telegram_bench --replicas 3 --rates 20,25,30,35
 
 bench-dashboard: venv
 	@$(PY) -m bench.dashboard_bench

@@ -315,6 +315,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                "TELEGRAM_POLL_TIMEOUT": "5", "TELEGRAM_GLOBAL_RATE": str(args.global_rate)}
         env["TELEGRAM_MERGE_REPLIES"] = "0" if args.no_merge else "1"
         if args.replicas > 1:  # replicas share the tracker store; locks must be shared too
+            import socket
+
+            try:
+                socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
+            except OSError:
+                raise SystemExit("--replicas > 1 needs Redis on 127.0.0.1:6379 for the shared lock "
+                                 "store; start Redis or run with --replicas 1") from None
             env["LOCK_STORE_TYPE"] = "redis"
             env["REDIS_DB"] = "3"
         if args.max_turns:
