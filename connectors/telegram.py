@@ -40,6 +40,7 @@ from connectors.payloads import (
     AllowList,
     domain_intents,
     merge_turn_messages,
+    neutralise_text,
     split_message,
 )
 from connectors.pseudonym import is_telegram_sender, pseudonymise
@@ -125,6 +126,11 @@ class TelegramSettings:
 # -> their key in content/messages.yml.
 BOT_NOTICES = {"handback": "handback_notice"}
 
+# A replica that answers one of these never ran the turn (bad request, auth, no route, no model).
+NOT_RUN_STATUSES = frozenset({400, 401, 403, 404, 503})
+# Seconds to open a connection to a replica before running the turn on the ingress instead.
+REPLICA_CONNECT_TIMEOUT = 3.0
+
 # Queued outbound messages (about one second of Telegram's global budget) above which the
 # typing indicator is skipped.
 TYPING_SKIP_BACKLOG = 30
@@ -174,8 +180,9 @@ class TelegramRuntime:
         self._background: list[asyncio.Task] = []
         self._running = False
         self._replica_session: Any = None  # aiohttp session to the other replicas, opened lazily
+        self._fallback_logged = 0.0
         self.stats = {"received": 0, "duplicates": 0, "handled": 0, "errors": 0,
-                      "remote_turns": 0, "remote_fallbacks": 0}
+                      "remote_turns": 0, "remote_fallbacks": 0, "remote_recoveries": 0}
         # Where an update's time goes (sums and counts only; GET /webhooks/telegram/?timings=1).
         self.timings = self.sender.timings
 
@@ -408,9 +415,12 @@ class TelegramRuntime:
         """Rasa's turn, here or on the conversation's replica (``TELEGRAM_TURN_REPLICAS``).
 
         A replica answers with the bot messages of the turn (``POST /webhooks/telegram/turn``);
-        they go through this process's output channel exactly like local ones. When the replica
-        cannot be reached at all (connection refused: the request never arrived), the turn runs
-        here instead, so a replica that is down costs capacity, not messages."""
+        they go through this process's output channel exactly like local ones. Failures:
+        - the request never ran (connection refused or not made in time, or the replica answered
+          400/401/403/404/503: no model, wrong token, old code): the turn runs here;
+        - it may have run (5xx, dropped connection, no answer in time): under the conversation's
+          lock, the shared tracker says whether the turn was saved; if so its replies are sent,
+          if not the turn runs here. No message is lost and none is answered twice."""
         replica = self.replica_for(message.sender_id)
         if replica is None:
             await self.on_new_message(message)
@@ -419,25 +429,85 @@ class TelegramRuntime:
 
         if self._replica_session is None:
             self._replica_session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30))
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30),
+                timeout=aiohttp.ClientTimeout(total=max(1.0, self.settings.turn_timeout * 0.75),
+                                              sock_connect=REPLICA_CONNECT_TIMEOUT))
         body = {"sender_id": message.sender_id, "text": message.text,
                 "message_id": message.message_id, "metadata": message.metadata or {}}
         headers = {"Authorization": "Bearer " + self.settings.rasa_api_token}
         try:
             async with self._replica_session.post(f"{replica}/webhooks/telegram/turn", json=body,
                                                   headers=headers) as resp:
-                if resp.status != 200:
-                    raise RuntimeError(f"replica answered {resp.status}")
-                replies = (await resp.json()).get("messages") or []
-        except aiohttp.ClientConnectorError:
-            self.stats["remote_fallbacks"] += 1
-            logger.warning("Rasa replica unreachable: turn of %s runs here", message.sender_id)
-            await self.on_new_message(message)
+                status = resp.status
+                replies = (await resp.json()).get("messages") or [] if status == 200 else None
+        except (aiohttp.ClientConnectorError, aiohttp.ServerTimeoutError) as exc:
+            await self._turn_here(message, type(exc).__name__)
+            return
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            await self._recover_turn(message, type(exc).__name__)
+            return
+        if status in NOT_RUN_STATUSES:
+            await self._turn_here(message, f"HTTP {status}")
+            return
+        if replies is None:
+            await self._recover_turn(message, f"HTTP {status}")
             return
         self.stats["remote_turns"] += 1
         for reply in replies:
             if isinstance(reply, dict):
                 await message.output_channel.send_response(message.sender_id, reply)
+
+    async def _turn_here(self, message: UserMessage, reason: str) -> None:
+        """The replica did not run the turn: run it in this process."""
+        self.stats["remote_fallbacks"] += 1
+        now = time.monotonic()
+        if now - self._fallback_logged > 60.0:  # one line a minute, not one per turn
+            self._fallback_logged = now
+            logger.error("Rasa replica did not take a turn (%s): turns run on the ingress", reason)
+        await self.on_new_message(message)
+
+    async def _recover_turn(self, message: UserMessage, reason: str) -> None:
+        """The replica may have run the turn: ask the shared tracker, under the conversation's
+        lock (held by the replica while it is still in the turn)."""
+        self.stats["remote_recoveries"] += 1
+        logger.error("Rasa replica failed during a turn of %s (%s): checking the tracker",
+                     message.sender_id, reason)
+        lock_store = getattr(self.agent, "lock_store", None)
+        if lock_store is not None:
+            async with lock_store.lock(message.sender_id):
+                replies = await self._saved_replies(message.sender_id, message.message_id)
+        else:
+            replies = await self._saved_replies(message.sender_id, message.message_id)
+        if replies is None:
+            await self.on_new_message(message)
+            return
+        for reply in replies:
+            await message.output_channel.send_response(message.sender_id, reply)
+
+    async def _saved_replies(self, sender_id: str, message_id: str | None) -> list | None:
+        """The bot messages that followed the user message ``message_id`` in the tracker, or None
+        when the tracker does not have that message (or cannot be read)."""
+        store = getattr(self.agent, "tracker_store", None)
+        if store is None or message_id is None:
+            return None
+        try:
+            tracker = await store.retrieve(sender_id)
+        except Exception as exc:  # noqa: BLE001 - then run the turn; a rare duplicate beats silence
+            logger.warning("Tracker lookup failed (%s)", type(exc).__name__)
+            return None
+        if tracker is None:
+            return None
+        found = False
+        replies: list[dict[str, Any]] = []
+        for event in tracker.events:
+            name = type(event).__name__
+            if name == "UserUttered":
+                if found:
+                    break
+                found = getattr(event, "message_id", None) == message_id
+            elif found and name == "BotUttered":
+                replies.append(event.message())  # what Rasa hands to send_response
+        return replies if found else None
 
     async def commit(self, update_id: int | None, sender_id: str, chat_id: int,
                      buffer: list[tuple[str, Any]]) -> None:
@@ -462,27 +532,8 @@ class TelegramRuntime:
         """After a crash between Rasa saving the turn and the connector storing its replies: if
         the tracker already has this update's user message, send the bot messages that followed it
         instead of running the turn again. False when the turn has to run."""
-        store = getattr(self.agent, "tracker_store", None)
-        if store is None:
-            return False
-        try:
-            tracker = await store.retrieve(sender_id)
-        except Exception as exc:  # noqa: BLE001 - then run the turn; a rare duplicate beats silence
-            logger.warning("Tracker lookup failed during recovery (%s)", type(exc).__name__)
-            return False
-        if tracker is None:
-            return False
-        wanted, found = str(update_id), False
-        replies: list[dict[str, Any]] = []
-        for event in tracker.events:
-            name = type(event).__name__
-            if name == "UserUttered":
-                if found:
-                    break
-                found = getattr(event, "message_id", None) == wanted
-            elif found and name == "BotUttered":
-                replies.append(event.message())  # what Rasa hands to send_response
-        if not found:
+        replies = await self._saved_replies(sender_id, str(update_id))
+        if replies is None:
             return False
         output = TelegramOutput(self, chat_id=chat_id, buffered=True)
         for reply in replies:
@@ -856,7 +907,8 @@ class TelegramInput(InputChannel):
                 stats = channel.runtime.stats  # counts only
                 body["replicas"] = {"count": len(channel.settings.turn_replicas),
                                     "remote_turns": stats["remote_turns"],
-                                    "fallbacks": stats["remote_fallbacks"]}
+                                    "fallbacks": stats["remote_fallbacks"],
+                                    "recoveries": stats["remote_recoveries"]}
             return response.json(body)
 
         @bp.route("/webhook", methods=["POST"])
@@ -924,14 +976,35 @@ class TelegramInput(InputChannel):
         message_id, metadata = body.get("message_id"), body.get("metadata") or {}
         if not (isinstance(sender_id, str) and is_telegram_sender(sender_id)):
             return response.json({"ok": False, "error": "telegram sender_id required"}, status=400)
-        if not (isinstance(text, str) and text and len(text) <= 16384):
+        if not (isinstance(text, str) and text.strip() and len(text) <= 16384):
             return response.json({"ok": False, "error": "text required"}, status=400)
-        if not isinstance(metadata, dict) or not (message_id is None or isinstance(message_id, str)):
+        if not (message_id is None or (isinstance(message_id, str) and message_id.isdigit()
+                                       and len(message_id) <= 20)) or not isinstance(metadata, dict):
             return response.json({"ok": False, "error": "bad message_id or metadata"}, status=400)
+        agent = getattr(request.app.ctx, "agent", None)
+        if agent is None or not agent.is_ready():
+            # 503: the ingress runs the turn itself (this replica has no model loaded).
+            return response.json({"ok": False, "error": "not ready"}, status=503)
+        if text.lstrip().startswith("/"):
+            # Same rule as the ingress: only the bot's own payloads act as intents (no /restart,
+            # no forged slots); any other slash text goes through NLU as text.
+            allowed = AllowList(getattr(agent.domain, "intents", []) or []).check(text)
+            text = allowed or neutralise_text(text)
+            if not text:
+                return response.json({"ok": False, "error": "text required"}, status=400)
+        language_code = metadata.get("language_code")
+        if not (isinstance(language_code, str) and len(language_code) <= 16):
+            language_code = None
         collector = _TurnCollector()
-        await on_new_message(UserMessage(
-            text=text, output_channel=collector, sender_id=sender_id,
-            input_channel=TelegramInput.name(), message_id=message_id, metadata=metadata))
+        try:
+            await on_new_message(UserMessage(
+                text=text, output_channel=collector, sender_id=sender_id,
+                input_channel=TelegramInput.name(), message_id=message_id,
+                metadata={"language_code": language_code, "channel": "telegram"}))
+        except Exception as exc:  # noqa: BLE001 - type only: messages may quote user text
+            logger.error("Remote turn for %s failed (%s)", sender_id, type(exc).__name__)
+            logger.debug("Traceback of the remote turn", exc_info=True)
+            return response.json({"ok": False, "error": "turn failed"}, status=500)
         return response.json({"ok": True, "messages": collector.messages})
 
     async def _operator_send(self, request: Request) -> HTTPResponse:

@@ -56,9 +56,13 @@ def replica_plan(env: Dict[str, str]) -> Dict[str, Dict[str, str]]:
     for i in range(1, count):
         replica_env = {k: v for k, v in env.items() if not k.startswith("TELEGRAM_")}
         replica_env["RASA_PORT"] = str(base + i)
+        replica_env["RASA_HOST"] = "127.0.0.1"  # replicas serve only the ingress on this machine
         plan[f"rasa{i}"] = replica_env
     env["TELEGRAM_TURN_REPLICAS"] = ",".join(
         f"http://127.0.0.1:{e['RASA_PORT']}" for e in plan.values())
+    if not env.get("TELEGRAM_BOT_TOKEN"):
+        print("[run] RASA_REPLICAS > 1 without TELEGRAM_BOT_TOKEN: the replicas will take no "
+              "turns (only the Telegram ingress routes to them)", file=sys.stderr, flush=True)
     # From three processes on, the ingress only receives and sends (unless set otherwise): its
     # event loop stays free for Telegram while the replicas run the turns.
     env.setdefault("TELEGRAM_INGRESS_TURNS", "0" if count >= 3 else "1")
@@ -121,7 +125,9 @@ def main() -> int:
         def gone() -> bool:
             return interrupted or any(p.poll() is not None for p in procs.values())
 
-        if wait_http(f"http://127.0.0.1:{env['RASA_PORT']}/", 240, gone) and not interrupted:
+        ready = all(wait_http(f"http://127.0.0.1:{port}/", 240, gone) for port in
+                    [env["RASA_PORT"], *(e["RASA_PORT"] for e in replicas.values())])
+        if ready and not interrupted:
             print(f"[run] ready. Dashboard and test chat: http://127.0.0.1:{env['DASHBOARD_PORT']}/"
                   "  (first admin password: state/initial_admin_password)", flush=True)
             if not env.get("TELEGRAM_BOT_TOKEN"):

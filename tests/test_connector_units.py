@@ -969,23 +969,75 @@ async def test_turns_run_on_the_chats_replica_and_fall_back_here_when_it_is_down
         await runner.cleanup()
 
 
+class _SharedStores:
+    """Stands in for the agent's shared tracker store and lock store (what a replica writes)."""
+
+    def __init__(self) -> None:
+        from rasa.shared.core.trackers import DialogueStateTracker
+
+        self._tracker_cls = DialogueStateTracker
+        self.saved: dict[str, list] = {}
+        self.locked: list[str] = []
+        self.tracker_store = self
+        self.lock_store = self
+        self.domain = None
+
+    async def retrieve(self, sender_id: str) -> Any:
+        events = self.saved.get(sender_id)
+        return self._tracker_cls.from_events(sender_id, events) if events else None
+
+    def lock(self, sender_id: str) -> Any:
+        import contextlib
+
+        @contextlib.asynccontextmanager
+        async def held() -> Any:
+            self.locked.append(sender_id)
+            yield
+
+        return held()
+
+
 @pytest.mark.asyncio
-async def test_replica_error_is_a_failed_turn_with_a_kind_reply_not_a_silent_loss(fake, tmp_path):
+@pytest.mark.parametrize("status,saved_by_replica,expected,counter", [
+    # The replica never ran the turn (no model, wrong token, no route): it runs here.
+    (503, False, ["echo hello"], "remote_fallbacks"),
+    (404, False, ["echo hello"], "remote_fallbacks"),
+    # It may have run: the shared tracker decides. Not saved -> runs here, once.
+    (500, False, ["echo hello"], "remote_recoveries"),
+    # Saved, then the replica failed before answering -> its replies are sent, not run again.
+    (500, True, ["saved reply"], "remote_recoveries"),
+])
+async def test_a_failing_replica_loses_no_message_and_answers_none_twice(
+        fake, tmp_path, status, saved_by_replica, expected, counter):
     from aiohttp import web
+    from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 
-    async def broken(_request: web.Request) -> web.Response:
-        return web.json_response({"ok": False}, status=500)
+    stores = _SharedStores()
 
-    runner, port = await _serve_post("/webhooks/telegram/turn", broken)
+    async def failing(request: web.Request) -> web.Response:
+        body = await request.json()
+        if saved_by_replica:
+            stores.saved[body["sender_id"]] = [
+                ActionExecuted("action_listen"),
+                UserUttered(body["text"], message_id=body["message_id"]),
+                BotUttered("saved reply"), ActionExecuted("action_listen")]
+        return web.json_response({"ok": False}, status=status)
+
+    runner, port = await _serve_post("/webhooks/telegram/turn", failing)
     settings = _settings(fake, tmp_path, TELEGRAM_TURN_REPLICAS=f"http://127.0.0.1:{port}")
-    rt = TelegramRuntime(settings, EchoRasa())
+    rasa = EchoRasa()
+    rt = TelegramRuntime(settings, rasa, agent=stores)
     await rt.start()
     chat = _chat_on_replica(settings, 1, 1, 7000)
     try:
         fake.push_message(chat, "hello")
-        msgs = await fake.wait_for_messages(chat, 1, timeout=15)
-        assert [m["text"] for m in msgs] == [messages.text("error", "en")]
-        assert rt.stats["errors"] == 1
+        await fake.wait_for_messages(chat, 1, timeout=15)
+        await asyncio.sleep(0.3)
+        assert [m["text"] for m in fake.messages_to(chat)] == expected
+        assert len(rasa.messages) == (0 if saved_by_replica else 1)
+        assert rt.stats[counter] == 1 and rt.stats["errors"] == 0
+        if counter == "remote_recoveries":
+            assert stores.locked == [pseudonymise(chat, KEY)]  # checked under the chat's lock
     finally:
         await rt.stop()
         await runner.cleanup()

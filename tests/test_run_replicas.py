@@ -28,6 +28,7 @@ def test_replicas_get_the_next_ports_no_telegram_and_the_ingress_gets_their_urls
         # Only the ingress talks to Telegram: a replica with the token would poll it too.
         assert not any(k.startswith("TELEGRAM_") for k in replica_env)
         assert replica_env["RASA_API_TOKEN"] == "t"  # the ingress authenticates with it
+        assert replica_env["RASA_HOST"] == "127.0.0.1"  # never exposed beyond this machine
     assert env["TELEGRAM_TURN_REPLICAS"] == "http://127.0.0.1:5006,http://127.0.0.1:5007"
     assert env["RASA_PORT"] == "5005"
 
