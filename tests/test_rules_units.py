@@ -113,6 +113,8 @@ def test_crisis_decision_looks_through_fallback():
 def test_short_messages_need_more_than_a_hint():
     ranking = [{"name": "out_of_scope", "confidence": 0.6}, {"name": "crisis_self_harm", "confidence": 0.3}]
     assert "crisis" not in decide(no_hit(), ranking, 0.2, n_tokens=3)
+    assert "crisis" not in decide(no_hit(), ranking, 0.2, n_tokens=4)  # "ok je suis là"
+    assert "crisis" in decide(no_hit(), ranking, 0.2, n_tokens=5)
     assert "crisis" in decide(no_hit(), ranking, 0.2, n_tokens=8)
 
 
