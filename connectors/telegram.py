@@ -959,19 +959,26 @@ class TelegramInput(InputChannel):
             return response.json({"ok": False, "error": "forbidden"}, status=403)
         return None
 
-    async def _remote_turn(self, request: Request,
-                           on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> HTTPResponse:
-        """One Telegram turn run here for the ingress replica (``TelegramRuntime._run_turn``):
-        the bot's messages are collected and returned, the ingress sends them."""
+    def _authorised_body(self, request: Request) -> tuple[dict[str, Any] | None, HTTPResponse | None]:
+        """(JSON object body, None) for an authorised request; (None, the refusal) otherwise."""
         refused = self._refuse(request)
         if refused is not None:
-            return refused
+            return None, refused
         try:
             body = json.loads(request.body or b"null")
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            return response.json({"ok": False, "error": "JSON object expected"}, status=400)
+            return None, response.json({"ok": False, "error": "JSON object expected"}, status=400)
+        return body, None
+
+    async def _remote_turn(self, request: Request,
+                           on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> HTTPResponse:
+        """One Telegram turn run here for the ingress replica (``TelegramRuntime._run_turn``):
+        the bot's messages are collected and returned, the ingress sends them."""
+        body, refused = self._authorised_body(request)
+        if body is None:
+            return refused
         sender_id, text = body.get("sender_id"), body.get("text")
         message_id, metadata = body.get("message_id"), body.get("metadata") or {}
         if not (isinstance(sender_id, str) and is_telegram_sender(sender_id)):
@@ -1009,15 +1016,9 @@ class TelegramInput(InputChannel):
 
     async def _operator_send(self, request: Request) -> HTTPResponse:
         """A worker's message from the dashboard: recorded in the tracker, sent on Telegram."""
-        refused = self._refuse(request)
-        if refused is not None:
+        body, refused = self._authorised_body(request)
+        if body is None:
             return refused
-        try:
-            body = json.loads(request.body or b"null")
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            return response.json({"ok": False, "error": "JSON object expected"}, status=400)
         sender_id, text, worker = body.get("sender_id"), body.get("text"), body.get("worker")
         notice = body.get("notice")
         if not (isinstance(sender_id, str) and 0 < len(sender_id) <= 128):
