@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -20,3 +22,11 @@ def skip_or_fail(reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"required in CI: {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def lexicon():
+    """The reviewed crisis lexicon (content/crisis_lexicon.yml), loaded once for the lexicon tests."""
+    from components.crisis_lexicon import CrisisLexicon
+
+    return CrisisLexicon.load()

@@ -42,11 +42,6 @@ FALSE_ALARM_CEILING = 0.005
 
 
 @pytest.fixture(scope="module")
-def lexicon() -> CrisisLexicon:
-    return CrisisLexicon.load()
-
-
-@pytest.fixture(scope="module")
 def raw() -> dict:
     with open(LEXICON_PATH, encoding="utf-8") as handle:
         return yaml.safe_load(handle)

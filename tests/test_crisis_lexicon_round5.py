@@ -31,11 +31,6 @@ V3_PATTERN_IDS = {
 V3_FIGURATIVE_IDS = {"sh-fr-fig-005", "sh-fr-fig-006", "sh-en-fig-010", "vi-fr-fig-010", "vi-en-fig-011"}
 
 
-@pytest.fixture(scope="module")
-def lexicon() -> CrisisLexicon:
-    return CrisisLexicon.load()
-
-
 def _category(assessment: Assessment) -> str:
     return assessment.hit.category if assessment.hit else "none"
 

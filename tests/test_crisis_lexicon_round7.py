@@ -25,11 +25,6 @@ from components.crisis_lexicon import Assessment, CrisisLexicon, LexiconError
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def lexicon() -> CrisisLexicon:
-    return CrisisLexicon.load()
-
-
 def _category(assessment: Assessment) -> Optional[str]:
     return assessment.hit.category if assessment.hit else None
 
